@@ -1,0 +1,44 @@
+/**
+ * Which virtual service a packet belongs to (`ip_vs_service_find`, §2.2): the fwmark service first,
+ * then the exact protocol+address+port, then the port-21 service for FTP data, then port zero.
+ */
+import { formatEndpoint, type Protocol } from '../domain/keys.js';
+import type { Family, Ip } from '../domain/address.js';
+import type { Service } from './model.js';
+
+/** `net.ipv4.ip_unprivileged_port_start`, default 1024: FTP data may use ports from here up. */
+export const UNPRIVILEGED_PORT_START = 1024;
+
+export interface ServiceIndex {
+  get(key: string): Service | undefined;
+  /** Number of services on port 21 and on port 0 (the kernel's ftpsvc / nullsvc counters). */
+  readonly ftpServices: number;
+  readonly portZeroServices: number;
+}
+
+export type LookupHow = 'fwmark' | 'exact' | 'ftp-data' | 'port-zero';
+
+export function findService(
+  index: ServiceIndex,
+  family: Family,
+  protocol: Protocol,
+  vaddr: Ip,
+  vport: number,
+  fwmark: number,
+): { service: Service; how: LookupHow } | undefined {
+  if (fwmark !== 0) {
+    const svc = index.get(`${family === 6 ? 'fwm6' : 'fwm'}:${fwmark}`);
+    if (svc) return { service: svc, how: 'fwmark' };
+  }
+  const exact = index.get(`${protocol}:${formatEndpoint(vaddr, vport)}`);
+  if (exact) return { service: exact, how: 'exact' };
+  if (protocol === 'tcp' && index.ftpServices > 0 && (vport === 20 || vport >= UNPRIVILEGED_PORT_START)) {
+    const ftp = index.get(`tcp:${formatEndpoint(vaddr, 21)}`);
+    if (ftp) return { service: ftp, how: 'ftp-data' };
+  }
+  if (index.portZeroServices > 0) {
+    const zero = index.get(`${protocol}:${formatEndpoint(vaddr, 0)}`);
+    if (zero) return { service: zero, how: 'port-zero' };
+  }
+  return undefined;
+}

@@ -1,0 +1,83 @@
+/** The in-memory objects as the API shows them (API.md: ServiceStatus, DestinationStatus, Connection). */
+import { formatEndpoint } from '../../domain/keys.js';
+import { formatNetmask } from '../../domain/netmask.js';
+import { SVC_ONEPACKET, type Conn, type Dest, type Service, type Stats } from '../../director/model.js';
+import { schedFlagNames } from '../../schedulers/registry.js';
+import type { Connection, DestinationStatus, ServiceStatus, StatsView } from '../engine.js';
+
+/** `ip_vs_read_estimator`: rates are kept scaled (×2^10 for cps/pps, ×2^5 for bps) and rounded. */
+export function statsView(s: Stats): StatsView {
+  return {
+    conns: s.conns,
+    inPkts: s.inPkts,
+    outPkts: s.outPkts,
+    inBytes: s.inBytes,
+    outBytes: s.outBytes,
+    cps: Math.floor((s.est.cps + 511) / 1024),
+    inPps: Math.floor((s.est.inpps + 511) / 1024),
+    outPps: Math.floor((s.est.outpps + 511) / 1024),
+    inBps: Math.floor((s.est.inbps + 15) / 32),
+    outBps: Math.floor((s.est.outbps + 15) / 32),
+  };
+}
+
+export function destView(d: Dest): DestinationStatus {
+  return {
+    key: d.key,
+    address: d.ip.text,
+    port: d.port,
+    weight: d.weight,
+    forward: d.forward,
+    upperThreshold: d.upperThreshold,
+    lowerThreshold: d.lowerThreshold,
+    activeConns: d.activeConns,
+    inactiveConns: d.inactiveConns,
+    persistentConns: d.persistentConns,
+    overloaded: d.overloaded,
+    available: d.available,
+    stats: statsView(d.stats),
+  };
+}
+
+export function serviceView(svc: Service): ServiceStatus {
+  const id = svc.id;
+  const view: ServiceStatus = {
+    key: svc.key,
+    family: svc.family === 6 ? 'inet6' : 'inet',
+    scheduler: svc.schedulerName,
+    schedFlags: schedFlagNames(svc.flags, svc.schedulerName),
+    persistence: svc.persistence
+      ? { timeout: svc.persistence.timeoutSec, netmask: formatNetmask(svc.persistence.netmask) }
+      : null,
+    onePacket: (svc.flags & SVC_ONEPACKET) !== 0,
+    pe: svc.pe,
+    destinations: svc.dests.map(destView),
+    stats: statsView(svc.stats),
+  };
+  if (id.kind === 'addr') {
+    view.protocol = id.protocol;
+    view.address = id.ip.text;
+    view.port = id.port;
+  } else {
+    view.fwmark = id.fwmark;
+  }
+  return view;
+}
+
+export function connectionView(c: Conn, now: number): Connection {
+  const view: Connection = {
+    id: c.id,
+    protocol: c.protocol,
+    client: formatEndpoint(c.caddr, c.cport),
+    virtual: formatEndpoint(c.vaddr, c.vport),
+    destination: formatEndpoint(c.dest.ip, c.dport),
+    state: c.template ? (c.assured ? 'ASSURED' : 'NONE') : c.state,
+    expiresInMs: Math.max(0, c.deadline - now),
+    template: c.template,
+    service: c.service.key,
+  };
+  if (c.control) view.controlledBy = c.control.id;
+  if (c.template) view.controls = c.nControl;
+  if (c.callId !== null) view.callId = c.callId;
+  return view;
+}
