@@ -36,7 +36,11 @@ export interface Stats extends Counters {
 }
 
 export function newStats(): Stats {
-  return { ...zeroCounters(), last: zeroCounters(), est: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 } };
+  return {
+    ...zeroCounters(),
+    last: zeroCounters(),
+    est: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 },
+  };
 }
 
 export class Dest implements SchedDest {

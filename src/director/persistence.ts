@@ -19,7 +19,13 @@ export interface TemplateShape {
   readonly keepsDestPort: boolean;
 }
 
-export function templateKey(protocol: Protocol | 'ip', caddr: Ip, vaddr: Ip, vport: number, callId: string | null): string {
+export function templateKey(
+  protocol: Protocol | 'ip',
+  caddr: Ip,
+  vaddr: Ip,
+  vport: number,
+  callId: string | null,
+): string {
   const base = `${protocol}|${caddr.text}|${vaddr.text}|${vport}`;
   return callId === null ? base : `${base}|sip|${callId}`;
 }
@@ -53,7 +59,14 @@ function shape(
   keepsDestPort: boolean,
   callId: string | null,
 ): TemplateShape {
-  return { key: templateKey(protocol, caddr, vaddr, vport, callId), protocol, caddr, vaddr, vport, keepsDestPort };
+  return {
+    key: templateKey(protocol, caddr, vaddr, vport, callId),
+    protocol,
+    caddr,
+    vaddr,
+    vport,
+    keepsDestPort,
+  };
 }
 
 /**

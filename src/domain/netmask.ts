@@ -5,7 +5,8 @@
 import { ipFromWords, parseIp, type Family, type Ip } from './address.js';
 import { invalid } from './errors.js';
 
-export type Netmask = { readonly family: 4; readonly mask: number } | { readonly family: 6; readonly plen: number };
+export type Netmask =
+  { readonly family: 4; readonly mask: number } | { readonly family: 6; readonly plen: number };
 
 export const HOST_MASK_V4: Netmask = { family: 4, mask: 0xffffffff };
 export const HOST_MASK_V6: Netmask = { family: 6, plen: 128 };
@@ -19,7 +20,8 @@ export function parseNetmask(value: unknown, family: Family, field: string): Net
   if (family === 4) {
     if (typeof value !== 'string') throw invalid(field, value, 'must be a dotted IPv4 netmask string');
     const ip = tryParse(value);
-    if (!ip || ip.family !== 4) throw invalid(field, value, 'must be a dotted IPv4 netmask like 255.255.255.0');
+    if (!ip || ip.family !== 4)
+      throw invalid(field, value, 'must be a dotted IPv4 netmask like 255.255.255.0');
     return { family: 4, mask: ip.words[0] };
   }
   const text = typeof value === 'number' ? String(value) : value;

@@ -4,7 +4,11 @@ import { invalid } from './errors.js';
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** A plain JSON object with only `allowed` keys. */
-export function objectWith(value: unknown, field: string, allowed: readonly string[]): Record<string, unknown> {
+export function objectWith(
+  value: unknown,
+  field: string,
+  allowed: readonly string[],
+): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalid(field, value, 'must be an object');
   }
@@ -23,7 +27,13 @@ export function intIn(value: unknown, field: string, min: number, max: number): 
   return value;
 }
 
-export function optionalInt(value: unknown, field: string, min: number, max: number, fallback: number): number {
+export function optionalInt(
+  value: unknown,
+  field: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
   return value === undefined || value === null ? fallback : intIn(value, field, min, max);
 }
 
@@ -34,7 +44,8 @@ export function bool(value: unknown, field: string, fallback: boolean): boolean 
 }
 
 export function text(value: unknown, field: string, maxBytes: number): string {
-  if (typeof value !== 'string' || value.length === 0) throw invalid(field, value, 'must be a non-empty string');
+  if (typeof value !== 'string' || value.length === 0)
+    throw invalid(field, value, 'must be a non-empty string');
   if (Buffer.byteLength(value) > maxBytes) throw invalid(field, value, `must be at most ${maxBytes} bytes`);
   return value;
 }

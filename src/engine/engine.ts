@@ -159,7 +159,9 @@ export interface ConnectionFilter {
 }
 
 export type BatchUpdate = { connection: string; close?: boolean } & ConnectionUpdate;
-export type BatchResult = { connection: string; ok: true; result?: Connection } | { connection: string; ok: false; error: { code: string; message: string } };
+export type BatchResult =
+  | { connection: string; ok: true; result?: Connection }
+  | { connection: string; ok: false; error: { code: string; message: string } };
 
 export type Sysctl = Record<string, number | number[]>;
 

@@ -19,9 +19,16 @@ import {
 } from '../domain/keys.js';
 import { parseIp } from '../domain/address.js';
 import { hostMask, parseNetmask } from '../domain/netmask.js';
-import { bool, intIn, objectWith, optionalInt, text } from '../domain/validate.js';
+import { bool, objectWith, optionalInt, text } from '../domain/validate.js';
 import { FORWARDS, type Forward, type Persistence } from '../director/model.js';
-import { DIRECTIONS, parseState, TCP_FLAGS, type Direction, type TcpFlag, type Timeouts } from '../director/states.js';
+import {
+  DIRECTIONS,
+  parseState,
+  TCP_FLAGS,
+  type Direction,
+  type TcpFlag,
+  type Timeouts,
+} from '../director/states.js';
 import { parseSchedFlags, parseSchedulerName, type SchedulerName } from '../schedulers/registry.js';
 import type { ConnectionUpdate, DestinationSpec, ScheduleRequest, ServiceSpec } from './engine.js';
 
@@ -66,9 +73,14 @@ function parseServiceId(spec: Record<string, unknown>, field: string): ServiceId
     if (family !== 'inet' && family !== 'inet6') {
       throw invalid(`${field}.family`, family, 'must be "inet" or "inet6"');
     }
-    return { kind: 'fwmark', family: family === 'inet6' ? 6 : 4, fwmark: parseFwmark(spec.fwmark, `${field}.fwmark`) };
+    return {
+      kind: 'fwmark',
+      family: family === 'inet6' ? 6 : 4,
+      fwmark: parseFwmark(spec.fwmark, `${field}.fwmark`),
+    };
   }
-  if (spec.address === undefined) throw invalid(`${field}.address`, undefined, 'is required (or give fwmark)');
+  if (spec.address === undefined)
+    throw invalid(`${field}.address`, undefined, 'is required (or give fwmark)');
   const ip = parseIp(spec.address, `${field}.address`);
   if (spec.family !== undefined && spec.family !== (ip.family === 6 ? 'inet6' : 'inet')) {
     throw invalid(`${field}.family`, spec.family, `does not match address ${ip.text}`);
@@ -99,7 +111,9 @@ export function parseServiceSpec(raw: ServiceSpec, field = 'service', base?: Ser
   }
   const family = serviceFamily(id);
   const scheduler =
-    spec.scheduler === undefined ? (base?.scheduler ?? 'wlc') : parseSchedulerName(spec.scheduler, `${field}.scheduler`);
+    spec.scheduler === undefined
+      ? (base?.scheduler ?? 'wlc')
+      : parseSchedulerName(spec.scheduler, `${field}.scheduler`);
   const schedFlags =
     spec.schedFlags === undefined
       ? (base?.schedFlags ?? 0)
@@ -169,10 +183,15 @@ export function parseDestSpec(
   let endpoint: Endpoint;
   if (base) {
     endpoint = base.endpoint;
-    const sameAddress = spec.address === undefined || parseIp(spec.address, `${field}.address`).text === endpoint.ip.text;
+    const sameAddress =
+      spec.address === undefined || parseIp(spec.address, `${field}.address`).text === endpoint.ip.text;
     const samePort = spec.port === undefined || parsePort(spec.port, `${field}.port`) === endpoint.port;
     if (!sameAddress || !samePort) {
-      throw invalid(`${field}.${sameAddress ? 'port' : 'address'}`, spec[sameAddress ? 'port' : 'address'], 'cannot change the identity of a destination');
+      throw invalid(
+        `${field}.${sameAddress ? 'port' : 'address'}`,
+        spec[sameAddress ? 'port' : 'address'],
+        'cannot change the identity of a destination',
+      );
     }
   } else {
     if (spec.address === undefined) throw invalid(`${field}.address`, undefined, 'is required');
@@ -182,14 +201,35 @@ export function parseDestSpec(
     const defaultPort = service.id.kind === 'addr' ? service.id.port : 0;
     endpoint = { ip, port: spec.port === undefined ? defaultPort : parsePort(spec.port, `${field}.port`) };
   }
-  const forward = spec.forward === undefined ? (base?.forward ?? 'masq') : parseForward(spec.forward, `${field}.forward`);
+  const forward =
+    spec.forward === undefined ? (base?.forward ?? 'masq') : parseForward(spec.forward, `${field}.forward`);
   if (endpoint.ip.family !== service.family && forward !== 'tunnel') {
-    throw invalid(`${field}.address`, endpoint.ip.text, `must be of the service's address family unless forward is tunnel`);
+    throw invalid(
+      `${field}.address`,
+      endpoint.ip.text,
+      `must be of the service's address family unless forward is tunnel`,
+    );
   }
-  const upperThreshold = optionalInt(spec.upperThreshold, `${field}.upperThreshold`, 0, MAX_THRESHOLD, base?.upperThreshold ?? 0);
-  const lowerThreshold = optionalInt(spec.lowerThreshold, `${field}.lowerThreshold`, 0, MAX_THRESHOLD, base?.lowerThreshold ?? 0);
+  const upperThreshold = optionalInt(
+    spec.upperThreshold,
+    `${field}.upperThreshold`,
+    0,
+    MAX_THRESHOLD,
+    base?.upperThreshold ?? 0,
+  );
+  const lowerThreshold = optionalInt(
+    spec.lowerThreshold,
+    `${field}.lowerThreshold`,
+    0,
+    MAX_THRESHOLD,
+    base?.lowerThreshold ?? 0,
+  );
   if (lowerThreshold > upperThreshold) {
-    throw invalid(`${field}.lowerThreshold`, lowerThreshold, `must not exceed upperThreshold (${upperThreshold})`);
+    throw invalid(
+      `${field}.lowerThreshold`,
+      lowerThreshold,
+      `must not exceed upperThreshold (${upperThreshold})`,
+    );
   }
   return {
     endpoint,
@@ -218,13 +258,25 @@ export interface ScheduleQuery {
   explain: boolean;
 }
 
-const SCHEDULE_FIELDS = ['protocol', 'client', 'virtual', 'service', 'fwmark', 'callId', 'requestId', 'initialState', 'explain'];
+const SCHEDULE_FIELDS = [
+  'protocol',
+  'client',
+  'virtual',
+  'service',
+  'fwmark',
+  'callId',
+  'requestId',
+  'initialState',
+  'explain',
+];
 
 export function parseScheduleRequest(raw: ScheduleRequest): ScheduleQuery {
   const req = objectWith(raw, 'request', SCHEDULE_FIELDS);
   const client = parseEndpoint(req.client, 'client');
-  const virtual = req.virtual === undefined || req.virtual === null ? undefined : parseEndpoint(req.virtual, 'virtual');
-  const service = req.service === undefined || req.service === null ? undefined : parseServiceKey(req.service, 'service');
+  const virtual =
+    req.virtual === undefined || req.virtual === null ? undefined : parseEndpoint(req.virtual, 'virtual');
+  const service =
+    req.service === undefined || req.service === null ? undefined : parseServiceKey(req.service, 'service');
   if (!virtual && !service) throw invalid('virtual', undefined, 'is required (or give service)');
   const protocol = req.protocol === undefined ? undefined : parseProtocol(req.protocol, 'protocol');
   if (virtual && virtual.ip.family !== client.ip.family) {
@@ -235,10 +287,20 @@ export function parseScheduleRequest(raw: ScheduleRequest): ScheduleQuery {
     client,
     virtual,
     service,
-    fwmark: req.fwmark === undefined || req.fwmark === null || req.fwmark === 0 ? 0 : parseFwmark(req.fwmark, 'fwmark'),
-    callId: req.callId === undefined || req.callId === null ? undefined : text(req.callId, 'callId', MAX_CALL_ID_BYTES),
-    requestId: req.requestId === undefined || req.requestId === null ? undefined : text(req.requestId, 'requestId', 128),
-    initialState: req.initialState === undefined || req.initialState === null ? undefined : String(req.initialState),
+    fwmark:
+      req.fwmark === undefined || req.fwmark === null || req.fwmark === 0
+        ? 0
+        : parseFwmark(req.fwmark, 'fwmark'),
+    callId:
+      req.callId === undefined || req.callId === null
+        ? undefined
+        : text(req.callId, 'callId', MAX_CALL_ID_BYTES),
+    requestId:
+      req.requestId === undefined || req.requestId === null
+        ? undefined
+        : text(req.requestId, 'requestId', 128),
+    initialState:
+      req.initialState === undefined || req.initialState === null ? undefined : String(req.initialState),
     explain: bool(req.explain, 'explain', false),
   };
 }
@@ -254,9 +316,14 @@ export interface UpdateQuery {
 
 const COUNT_MAX = Number.MAX_SAFE_INTEGER;
 
-export function parseConnectionUpdate(raw: ConnectionUpdate, protocol: Protocol | 'ip', field = 'update'): UpdateQuery {
+export function parseConnectionUpdate(
+  raw: ConnectionUpdate,
+  protocol: Protocol | 'ip',
+  field = 'update',
+): UpdateQuery {
   const u = objectWith(raw, field, ['state', 'event', 'inPackets', 'outPackets', 'inBytes', 'outBytes']);
-  if (u.state !== undefined && u.event !== undefined) throw invalid(`${field}.event`, u.event, 'give state or event, not both');
+  if (u.state !== undefined && u.event !== undefined)
+    throw invalid(`${field}.event`, u.event, 'give state or event, not both');
   let event: UpdateQuery['event'];
   if (u.event !== undefined) {
     const e = objectWith(u.event, `${field}.event`, ['direction', 'flag']);
@@ -267,7 +334,8 @@ export function parseConnectionUpdate(raw: ConnectionUpdate, protocol: Protocol 
       if (!(TCP_FLAGS as readonly unknown[]).includes(e.flag)) {
         throw invalid(`${field}.event.flag`, e.flag, `must be one of ${TCP_FLAGS.join(', ')}`);
       }
-      if (protocol !== 'tcp') throw invalid(`${field}.event.flag`, e.flag, 'TCP flags only apply to TCP connections');
+      if (protocol !== 'tcp')
+        throw invalid(`${field}.event.flag`, e.flag, 'TCP flags only apply to TCP connections');
     }
     event = { direction: e.direction as Direction, flag: e.flag as TcpFlag };
   }

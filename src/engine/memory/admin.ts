@@ -133,7 +133,8 @@ function applyDestConfig(d: Dest, cfg: DestConfig, adding: boolean): void {
 
 /** `ip_vs_add_dest`: a new or trash-resurrected dest goes to the head of KLO. */
 export function addDest(state: DirectorState, svc: Service, cfg: DestConfig): Dest {
-  if (svc.byKey.has(cfg.key)) throw alreadyExists('destination', `destination ${cfg.key} already exists in ${svc.key}`);
+  if (svc.byKey.has(cfg.key))
+    throw alreadyExists('destination', `destination ${cfg.key} already exists in ${svc.key}`);
   const trashKey = `${svc.key}|${cfg.key}`;
   const d = state.trash.get(trashKey) ?? new Dest(cfg.key, cfg.endpoint.ip, cfg.endpoint.port, svc.key);
   state.trash.delete(trashKey);

@@ -90,7 +90,12 @@ export function enterState(state: DirectorState, c: Conn, next: string): void {
 }
 
 /** One packet of a connection, given as a direction and (TCP) a flag. */
-export function packetEvent(state: DirectorState, c: Conn, direction: Direction, flag: TcpFlag | undefined): void {
+export function packetEvent(
+  state: DirectorState,
+  c: Conn,
+  direction: Direction,
+  flag: TcpFlag | undefined,
+): void {
   if (direction === 'out') {
     c.noOutput = false;
     if (c.protocol === 'udp' && c.control?.template) c.control.assured = true;
@@ -146,11 +151,16 @@ export function invalidateTemplate(state: DirectorState, ct: Conn): void {
 export function flushNoDestConnections(state: DirectorState, now: number): void {
   const gone = [...state.byId.values()].filter((c) => !c.dest.available);
   for (const c of gone) if (!c.template && c.nControl === 0) expireEntry(state, c, now, false);
-  for (const c of gone) if (c.template && c.nControl === 0 && state.byId.has(c.id)) expireEntry(state, c, now, false);
+  for (const c of gone)
+    if (c.template && c.nControl === 0 && state.byId.has(c.id)) expireEntry(state, c, now, false);
 }
 
 /** Fires every timer due at `now`, each at its own deadline, in deadline order. */
-export function runTimers(state: DirectorState, now: number, schedContext: (now: number) => SchedContext): void {
+export function runTimers(
+  state: DirectorState,
+  now: number,
+  schedContext: (now: number) => SchedContext,
+): void {
   let t: AnyTimer | undefined;
   while ((t = state.timers.peekDue(now)) !== undefined) {
     const at = t.deadline;

@@ -34,7 +34,14 @@ import {
   parseTimeouts,
 } from '../specs.js';
 import * as admin from './admin.js';
-import { enterState, expireEntry, flushNoDestConnections, packetEvent, rearm, runTimers } from './lifecycle.js';
+import {
+  enterState,
+  expireEntry,
+  flushNoDestConnections,
+  packetEvent,
+  rearm,
+  runTimers,
+} from './lifecycle.js';
 import { schedule } from './schedule.js';
 import { DirectorState } from './state.js';
 import { connectionView, destView, serviceView } from './views.js';
@@ -129,7 +136,11 @@ export class MemoryEngine implements Engine {
     this.advance();
     const svc = admin.serviceOrThrow(this.state, service);
     const d = admin.destOrThrow(svc, dest);
-    admin.editDest(svc, d, parseDestSpec(patch, admin.serviceConfig(svc), 'destination', admin.destConfig(d)));
+    admin.editDest(
+      svc,
+      d,
+      parseDestSpec(patch, admin.serviceConfig(svc), 'destination', admin.destConfig(d)),
+    );
     return destView(d);
   }
 
@@ -147,7 +158,8 @@ export class MemoryEngine implements Engine {
 
   async zeroStats(service?: string): Promise<void> {
     this.advance();
-    const services = service === undefined ? [...this.state.services.values()] : [admin.serviceOrThrow(this.state, service)];
+    const services =
+      service === undefined ? [...this.state.services.values()] : [admin.serviceOrThrow(this.state, service)];
     for (const svc of services) {
       zeroStats(svc.stats);
       for (const d of svc.dests) zeroStats(d.stats);
@@ -223,7 +235,8 @@ export class MemoryEngine implements Engine {
 
   async batch(updates: BatchUpdate[]): Promise<BatchResult[]> {
     const now = this.advance();
-    if (!Array.isArray(updates)) throw new IpvsError('INVALID_ARGUMENT', 'updates: must be a list', 'updates');
+    if (!Array.isArray(updates))
+      throw new IpvsError('INVALID_ARGUMENT', 'updates: must be a list', 'updates');
     return updates.map((item, i): BatchResult => {
       const connection = typeof item?.connection === 'string' ? item.connection : '';
       try {
@@ -285,4 +298,3 @@ export class MemoryEngine implements Engine {
     if (this.interval) clearInterval(this.interval);
   }
 }
-

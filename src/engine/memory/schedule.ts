@@ -44,7 +44,8 @@ function resolveTarget(state: DirectorState, q: ScheduleQuery, rec: ExplainRecor
     }
     if (!q.virtual) throw invalid('virtual', undefined, `is required for fwmark service ${svc.key}`);
     if (!q.protocol) throw invalid('protocol', undefined, `is required for fwmark service ${svc.key}`);
-    if (q.virtual.ip.family !== svc.family) throw invalid('virtual', q.virtual.ip.text, `is not of the family of ${svc.key}`);
+    if (q.virtual.ip.family !== svc.family)
+      throw invalid('virtual', q.virtual.ip.text, `is not of the family of ${svc.key}`);
     return { svc, protocol: q.protocol, virtual: q.virtual };
   }
   const virtual = q.virtual!;
@@ -69,7 +70,11 @@ function reschedules(state: DirectorState, c: Conn, protocol: Protocol): boolean
   const mode = state.sysctl.conn_reuse_mode;
   if (mode === 0 || c.control !== null) return false;
   if (protocol === 'sctp') return c.state === 'CLOSED';
-  return c.state === 'TIME_WAIT' || c.state === 'CLOSE' || ((mode & 2) !== 0 && c.state === 'FIN_WAIT' && c.noOutput);
+  return (
+    c.state === 'TIME_WAIT' ||
+    c.state === 'CLOSE' ||
+    ((mode & 2) !== 0 && c.state === 'FIN_WAIT' && c.noOutput)
+  );
 }
 
 export function schedule(
@@ -81,9 +86,14 @@ export function schedule(
   const rec = q.explain ? new ExplainRecorder() : undefined;
   const target = resolveTarget(state, q, rec);
   const { svc, protocol, virtual } = target;
-  const initialState = q.initialState === undefined ? undefined : parseState(protocol, q.initialState, 'initialState');
+  const initialState =
+    q.initialState === undefined ? undefined : parseState(protocol, q.initialState, 'initialState');
   const client = q.client;
-  const tupleKey = connTupleKey(protocol, formatEndpoint(client.ip, client.port), formatEndpoint(virtual.ip, virtual.port));
+  const tupleKey = connTupleKey(
+    protocol,
+    formatEndpoint(client.ip, client.port),
+    formatEndpoint(virtual.ip, virtual.port),
+  );
 
   let discard: Conn | undefined;
   const existing = state.conns.get(tupleKey);
@@ -126,20 +136,33 @@ export function schedule(
     if (svc.flags & SVC_ONEPACKET && protocol === 'udp') expireEntry(state, c, now, false);
     return response;
   } finally {
-    if (discard && discard.nControl === 0 && state.byId.has(discard.id)) expireEntry(state, discard, now, false);
+    if (discard && discard.nControl === 0 && state.byId.has(discard.id))
+      expireEntry(state, discard, now, false);
   }
 }
 
-function firstPacket(state: DirectorState, c: Conn, protocol: Protocol, initialState: string | undefined): void {
+function firstPacket(
+  state: DirectorState,
+  c: Conn,
+  protocol: Protocol,
+  initialState: string | undefined,
+): void {
   if (initialState !== undefined) enterState(state, c, initialState);
   else if (protocol === 'tcp') packetEvent(state, c, 'in', 'syn');
   else enterState(state, c, firstPacketState(protocol));
 }
 
-function pick(svc: Service, protocol: Protocol, client: Endpoint, virtual: Endpoint, ctx: SchedContext): Dest {
+function pick(
+  svc: Service,
+  protocol: Protocol,
+  client: Endpoint,
+  virtual: Endpoint,
+  ctx: SchedContext,
+): Dest {
   const packet = { protocol, caddr: client.ip, cport: client.port, vaddr: virtual.ip, vport: virtual.port };
   const d = svc.scheduler.schedule(svc.schedState, svc, packet, ctx) as Dest | null;
-  if (!d) throw noDestination(`service ${svc.key}: no destination available (scheduler ${svc.schedulerName})`);
+  if (!d)
+    throw noDestination(`service ${svc.key}: no destination available (scheduler ${svc.schedulerName})`);
   return d;
 }
 
@@ -154,7 +177,9 @@ function scheduleOnce(
   ctx: SchedContext,
 ): Conn {
   if (svc.fwmark === 0 && virtual.port !== svc.port) {
-    throw noDestination(`service ${svc.key}: port ${virtual.port} needs a persistent service (port zero / FTP data)`);
+    throw noDestination(
+      `service ${svc.key}: port ${virtual.port} needs a persistent service (port zero / FTP data)`,
+    );
   }
   const dest = pick(svc, protocol, client, virtual, ctx);
   const onePacket = (svc.flags & SVC_ONEPACKET) !== 0 && protocol === 'udp';
@@ -166,7 +191,13 @@ function scheduleOnce(
     vaddr: virtual.ip,
     vport: virtual.port,
     dport: dest.port !== 0 ? dest.port : virtual.port,
-    tableKey: onePacket ? null : connTupleKey(protocol, formatEndpoint(client.ip, client.port), formatEndpoint(virtual.ip, virtual.port)),
+    tableKey: onePacket
+      ? null
+      : connTupleKey(
+          protocol,
+          formatEndpoint(client.ip, client.port),
+          formatEndpoint(virtual.ip, virtual.port),
+        ),
     callId: null,
     fwmark: q.fwmark,
   });
@@ -187,9 +218,14 @@ function schedulePersistent(
   let callId: string | null = null;
   if (svc.pe === 'sip') {
     if (protocol !== 'udp') {
-      throw new IpvsError('FAILED_PRECONDITION', `protocol: the SIP persistence engine of ${svc.key} only takes UDP; packet dropped`, 'protocol');
+      throw new IpvsError(
+        'FAILED_PRECONDITION',
+        `protocol: the SIP persistence engine of ${svc.key} only takes UDP; packet dropped`,
+        'protocol',
+      );
     }
-    if (q.callId === undefined) throw invalid('callId', undefined, `is required by the SIP persistence engine of ${svc.key}`);
+    if (q.callId === undefined)
+      throw invalid('callId', undefined, `is required by the SIP persistence engine of ${svc.key}`);
     callId = q.callId;
   }
   const persistence = svc.persistence!;
@@ -232,7 +268,13 @@ function schedulePersistent(
     vaddr: virtual.ip,
     vport: virtual.port,
     dport,
-    tableKey: onePacket ? null : connTupleKey(protocol, formatEndpoint(client.ip, client.port), formatEndpoint(virtual.ip, virtual.port)),
+    tableKey: onePacket
+      ? null
+      : connTupleKey(
+          protocol,
+          formatEndpoint(client.ip, client.port),
+          formatEndpoint(virtual.ip, virtual.port),
+        ),
     callId: null,
     fwmark: q.fwmark,
   });
@@ -248,7 +290,12 @@ function countConnection(state: DirectorState, c: Conn): void {
   state.totalStats.conns++;
 }
 
-function respond(c: Conn, reused: boolean, rec: ExplainRecorder | undefined, candidates: Candidate[] | undefined): ScheduleResponse {
+function respond(
+  c: Conn,
+  reused: boolean,
+  rec: ExplainRecorder | undefined,
+  candidates: Candidate[] | undefined,
+): ScheduleResponse {
   const response: ScheduleResponse = {
     service: c.service.key,
     destination: c.dest.key,
