@@ -115,10 +115,11 @@ export interface Conn extends Timer {
   /** Protocol of the entry; fwmark templates are protocol IP (`ip`). */
   readonly protocol: Protocol | 'ip';
   readonly caddr: Ip;
-  readonly cport: number;
+  /** Client, virtual and real-server ports; an invalidated template is re-keyed (§5.4). */
+  cport: number;
   readonly vaddr: Ip;
-  readonly vport: number;
-  readonly dport: number;
+  vport: number;
+  dport: number;
   readonly dest: Dest;
   readonly service: Service;
   /** Key in the connection or template table; null once a template was invalidated (§5.4). */

@@ -127,7 +127,7 @@ export interface ScheduleResponse {
 
 export interface ConnectionUpdate {
   state?: string;
-  event?: { direction: Direction; flag: TcpFlag };
+  event?: { direction: Direction; flag?: TcpFlag };
   inPackets?: number;
   outPackets?: number;
   inBytes?: number;
@@ -165,6 +165,11 @@ export type BatchResult =
 
 export type Sysctl = Record<string, number | number[]>;
 
+export interface StatsSnapshot {
+  total: StatsView;
+  services: { key: string; stats: StatsView; destinations: { key: string; stats: StatsView }[] }[];
+}
+
 /** Everything an invariant check (tests) or a resync (conn-sync) needs to see. */
 export interface EngineSnapshot {
   nowMs: number;
@@ -187,6 +192,7 @@ export interface Engine {
   editDestination(service: string, dest: string, patch: DestinationSpec): Promise<DestinationStatus>;
   deleteDestination(service: string, dest: string): Promise<void>;
   zeroStats(service?: string): Promise<void>;
+  getStats(): Promise<StatsSnapshot>;
 
   schedule(req: ScheduleRequest): Promise<ScheduleResponse>;
   updateConnection(id: string, update: ConnectionUpdate): Promise<Connection>;
@@ -202,5 +208,7 @@ export interface Engine {
   /** Fires every timer due at the engine clock's now, in deadline order. */
   tick(): Promise<void>;
   snapshot(): Promise<EngineSnapshot>;
+  /** Whether the state store answers (false while Redis is unreachable). */
+  ready(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -307,7 +307,7 @@ export function parseScheduleRequest(raw: ScheduleRequest): ScheduleQuery {
 
 export interface UpdateQuery {
   state: string | undefined;
-  event: { direction: Direction; flag: TcpFlag } | undefined;
+  event: { direction: Direction; flag: TcpFlag | undefined } | undefined;
   inPackets: number;
   outPackets: number;
   inBytes: number;

@@ -138,10 +138,16 @@ export function expireEntry(state: DirectorState, c: Conn, now: number, forced: 
   if (ct && forced && ct.nControl === 0 && (!ct.template || !ct.assured)) expireEntry(state, ct, now, false);
 }
 
-/** Removes a template from lookups without touching its timer or counters (§5.4). */
+/**
+ * `ip_vs_check_template` on an invalid template: re-keyed so it never matches again (cport 0,
+ * vport and dport 0xFFFF), its timer and counters untouched (§5.4).
+ */
 export function invalidateTemplate(state: DirectorState, ct: Conn): void {
   if (ct.tableKey !== null && state.templates.get(ct.tableKey) === ct) state.templates.delete(ct.tableKey);
   ct.tableKey = null;
+  ct.cport = 0;
+  ct.vport = 0xffff;
+  ct.dport = 0xffff;
 }
 
 /**

@@ -23,6 +23,7 @@ import type {
   ScheduleResponse,
   ServiceSpec,
   ServiceStatus,
+  StatsSnapshot,
   Sysctl,
 } from '../engine.js';
 import { IdempotencyCache } from '../idempotency.js';
@@ -44,7 +45,7 @@ import {
 } from './lifecycle.js';
 import { schedule } from './schedule.js';
 import { DirectorState } from './state.js';
-import { connectionView, destView, serviceView } from './views.js';
+import { connectionView, destView, serviceView, statsView } from './views.js';
 
 export interface MemoryEngineOptions {
   clock: Clock;
@@ -165,6 +166,18 @@ export class MemoryEngine implements Engine {
       for (const d of svc.dests) zeroStats(d.stats);
     }
     if (service === undefined) zeroStats(this.state.totalStats);
+  }
+
+  async getStats(): Promise<StatsSnapshot> {
+    this.advance();
+    return {
+      total: statsView(this.state.totalStats),
+      services: [...this.state.services.values()].map((svc) => ({
+        key: svc.key,
+        stats: statsView(svc.stats),
+        destinations: svc.dests.map((d) => ({ key: d.key, stats: statsView(d.stats) })),
+      })),
+    };
   }
 
   async schedule(req: ScheduleRequest): Promise<ScheduleResponse> {
@@ -292,6 +305,10 @@ export class MemoryEngine implements Engine {
       trash: [...this.state.trash.values()].map((d) => ({ ...destView(d), service: d.serviceKey })),
       connections: [...this.state.byId.values()].map((c) => connectionView(c, now)),
     };
+  }
+
+  async ready(): Promise<boolean> {
+    return true;
   }
 
   async close(): Promise<void> {

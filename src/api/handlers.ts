@@ -1,0 +1,90 @@
+/**
+ * The one set of handlers both transports call. A handler takes the API's JSON-shaped request and
+ * returns its JSON-shaped answer; transports only decode, authorise, and map errors.
+ */
+import { IpvsError, invalid } from '../domain/errors.js';
+import { objectWith } from '../domain/validate.js';
+import type { ManualClock } from '../engine/clock.js';
+import type {
+  BatchUpdate,
+  ConnectionFilter,
+  ConnectionUpdate,
+  DestinationSpec,
+  Engine,
+  ScheduleRequest,
+  ServiceSpec,
+  Sysctl,
+} from '../engine/engine.js';
+import type { Timeouts } from '../director/states.js';
+import { DecisionCounters } from '../observability/metrics.js';
+
+export class Handlers {
+  readonly decisions = new DecisionCounters();
+
+  constructor(
+    readonly engine: Engine,
+    /** Present when the service runs with IPVS_CLOCK=manual. */
+    private readonly manualClock?: ManualClock,
+  ) {}
+
+  createService = (body: unknown) => this.engine.addService(body as ServiceSpec);
+  listServices = async () => ({ services: await this.engine.listServices() });
+  getService = (key: string) => this.engine.getService(key);
+  updateService = (key: string, body: unknown) => this.engine.editService(key, body as ServiceSpec);
+  deleteService = (key: string) => this.engine.deleteService(key);
+  clearServices = () => this.engine.clear();
+
+  createDestination = (service: string, body: unknown) => this.engine.addDestination(service, body as DestinationSpec);
+  updateDestination = (service: string, dest: string, body: unknown) =>
+    this.engine.editDestination(service, dest, body as DestinationSpec);
+  deleteDestination = (service: string, dest: string) => this.engine.deleteDestination(service, dest);
+
+  schedule = async (body: unknown) => {
+    try {
+      const answer = await this.engine.schedule(body as ScheduleRequest);
+      this.decisions.count(answer.reused ? 'reused' : 'scheduled');
+      return answer;
+    } catch (err) {
+      this.decisions.count(err instanceof IpvsError ? err.code : 'internal');
+      throw err;
+    }
+  };
+  updateConnection = (id: string, body: unknown) => this.engine.updateConnection(id, body as ConnectionUpdate);
+  closeConnection = (id: string) => this.engine.closeConnection(id);
+
+  reportConnections = async (body: unknown) => {
+    const b = objectWith(body, 'body', ['updates']);
+    if (!Array.isArray(b.updates)) throw invalid('updates', b.updates, 'must be a list');
+    if (b.updates.length > 10_000) throw invalid('updates', b.updates.length, 'must hold at most 10000 items');
+    return { results: await this.engine.batch(b.updates as BatchUpdate[]) };
+  };
+
+  listConnections = async (filter: ConnectionFilter) => ({ connections: await this.engine.listConnections(filter) });
+
+  getTimeouts = () => this.engine.getTimeouts();
+  setTimeouts = (body: unknown) => this.engine.setTimeouts(body as Partial<Timeouts>);
+  getSysctl = () => this.engine.getSysctl();
+  updateSysctl = (body: unknown) => this.engine.setSysctl(body as Sysctl);
+
+  getStats = () => this.engine.getStats();
+  zeroStats = (service?: string) => this.engine.zeroStats(service);
+
+  private clockOrThrow(): ManualClock {
+    if (!this.manualClock) throw new IpvsError('NOT_FOUND', 'clock: the manual clock is off (start with IPVS_CLOCK=manual)', 'clock');
+    return this.manualClock;
+  }
+
+  getClock = async () => ({ nowMs: this.clockOrThrow().now() });
+
+  advanceClock = async (body: unknown) => {
+    const clock = this.clockOrThrow();
+    const b = objectWith(body, 'body', ['seconds']);
+    const seconds = b.seconds;
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0 || seconds > 10 * 365 * 86400) {
+      throw invalid('seconds', seconds, 'must be a number of seconds from 0 to 315360000');
+    }
+    clock.advance(Math.round(seconds * 1000));
+    await this.engine.tick();
+    return { nowMs: clock.now() };
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The HTTP/JSON door (fastify): every route of API.md, thin over the shared handlers. One error
+ * handler maps domain errors to statuses; framework errors (bad JSON, wrong content type, oversized
+ * bodies) become 4xx in the same error shape.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { IpvsError } from '../../domain/errors.js';
+import type { AdminToken } from '../auth.js';
+import { errorBody, HTTP_STATUS } from '../errors.js';
+import type { Handlers } from '../handlers.js';
+import { registerObservability } from './observability-routes.js';
+import { registerRoutes } from './routes.js';
+
+export interface HttpOptions {
+  handlers: Handlers;
+  token: AdminToken;
+  logger: Logger;
+  bodyLimit: number;
+}
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function buildHttpServer(options: HttpOptions): FastifyInstance {
+  let nextId = 0;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit,
+    disableRequestLogging: true,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => `h${(++nextId).toString(36)}`,
+    return503OnClosing: true,
+  });
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply) => {
+    reply.header('x-request-id', request.id);
+    if (!READ_METHODS.has(request.method)) options.token.check(request.headers.authorization);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode >= 500) request.log.warn({ url: request.url, status: reply.statusCode }, 'request failed');
+    else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode }, 'request');
+  });
+
+  app.setErrorHandler((err: FastifyError | IpvsError, request, reply) => {
+    if (err instanceof IpvsError) return reply.status(HTTP_STATUS[err.code]).send(errorBody(err));
+    const status = (err as FastifyError).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const message =
+        (err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+          ? `body: larger than ${options.bodyLimit} bytes`
+          : `body: ${err.message}`;
+      return reply.status(status).send({ error: { code: 'INVALID_ARGUMENT', message } });
+    }
+    request.log.error({ err }, 'internal error');
+    return reply.status(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `route: no route ${request.method} ${request.url}` } }),
+  );
+
+  registerRoutes(app, options.handlers);
+  registerObservability(app, options.handlers);
+  return app;
+}
