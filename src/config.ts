@@ -47,7 +47,12 @@ function settings(env: NodeJS.ProcessEnv, argv: string[]): Record<string, string
     if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`);
     const [flag, inline] = arg.slice(2).split(/=(.*)/s, 2);
     const variable = VARIABLES[flag];
-    if (!variable) throw new ConfigError(`unknown flag --${flag} (known: ${Object.keys(VARIABLES).map((f) => `--${f}`).join(', ')})`);
+    if (!variable)
+      throw new ConfigError(
+        `unknown flag --${flag} (known: ${Object.keys(VARIABLES)
+          .map((f) => `--${f}`)
+          .join(', ')})`,
+      );
     const value = inline ?? argv[++i];
     if (value === undefined) throw new ConfigError(`flag --${flag} needs a value`);
     out[variable] = value;
@@ -66,25 +71,33 @@ function port(value: string | undefined, name: string, fallback: number): number
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = []): Config {
   const s = settings(env, argv);
   const logLevel = s.LOG_LEVEL ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError(
+      `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(logLevel)})`,
+    );
   const clock = s.IPVS_CLOCK ?? 'system';
   if (clock !== 'system' && clock !== 'manual') {
     throw new ConfigError(`IPVS_CLOCK must be "manual" or "system" (got ${JSON.stringify(clock)})`);
   }
   const bodyLimit = s.IPVS_BODY_LIMIT === undefined ? 1 << 20 : Number(s.IPVS_BODY_LIMIT);
   if (!Number.isInteger(bodyLimit) || bodyLimit < 1024 || bodyLimit > 64 << 20) {
-    throw new ConfigError(`IPVS_BODY_LIMIT must be a byte count from 1024 to 67108864 (got ${JSON.stringify(s.IPVS_BODY_LIMIT)})`);
+    throw new ConfigError(
+      `IPVS_BODY_LIMIT must be a byte count from 1024 to 67108864 (got ${JSON.stringify(s.IPVS_BODY_LIMIT)})`,
+    );
   }
   let rules: string | undefined;
   if (s.IPVS_RULES_FILE !== undefined) {
     try {
       rules = readFileSync(s.IPVS_RULES_FILE, 'utf8');
     } catch (err) {
-      throw new ConfigError(`IPVS_RULES_FILE ${JSON.stringify(s.IPVS_RULES_FILE)} cannot be read: ${(err as Error).message}`);
+      throw new ConfigError(
+        `IPVS_RULES_FILE ${JSON.stringify(s.IPVS_RULES_FILE)} cannot be read: ${(err as Error).message}`,
+      );
     }
   }
   const token = s.IPVS_ADMIN_TOKEN;
-  if (token !== undefined && token.length < 8) throw new ConfigError('IPVS_ADMIN_TOKEN must be at least 8 characters');
+  if (token !== undefined && token.length < 8)
+    throw new ConfigError('IPVS_ADMIN_TOKEN must be at least 8 characters');
   return {
     host: s.HOST ?? '127.0.0.1',
     httpPort: port(s.HTTP_PORT, 'HTTP_PORT', 8080),
@@ -95,7 +108,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     rulesFile: s.IPVS_RULES_FILE,
     rules,
     redisUrl: s.REDIS_URL,
-    redisClusterNodes: s.REDIS_CLUSTER_NODES?.split(',').map((n) => n.trim()).filter(Boolean),
+    redisClusterNodes: s.REDIS_CLUSTER_NODES?.split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
     syncRedisUrl: s.SYNC_REDIS_URL ?? s.REDIS_URL,
     bodyLimit,
   };

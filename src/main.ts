@@ -21,7 +21,9 @@ export interface RunningService {
 
 function makeEngine(config: Config, logger: Logger): { engine: Engine; manualClock?: ManualClock } {
   if (config.redisUrl !== undefined || config.redisClusterNodes !== undefined) {
-    throw new ConfigError('REDIS_URL / REDIS_CLUSTER_NODES: the redis engine is not part of this build yet; unset them to use the memory engine');
+    throw new ConfigError(
+      'REDIS_URL / REDIS_CLUSTER_NODES: the redis engine is not part of this build yet; unset them to use the memory engine',
+    );
   }
   if (config.clock === 'manual') {
     const manualClock = new ManualClock(Date.now());
@@ -40,14 +42,20 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
   const token = new AdminToken(config.adminToken);
   if (!token.enabled && !isLoopback(config.host)) {
-    logger.warn({ host: config.host }, 'listening beyond loopback without IPVS_ADMIN_TOKEN: anyone who can reach the port can change the configuration');
+    logger.warn(
+      { host: config.host },
+      'listening beyond loopback without IPVS_ADMIN_TOKEN: anyone who can reach the port can change the configuration',
+    );
   }
   const http = buildHttpServer({ handlers, token, logger, bodyLimit: config.bodyLimit });
   await http.listen({ host: config.host, port: config.httpPort });
   const httpPort = (http.server.address() as { port: number }).port;
   const grpc = new GrpcServer({ handlers, token, logger });
   const grpcPort = await grpc.listen(config.host, config.grpcPort);
-  logger.info({ host: config.host, httpPort, grpcPort, engine: engine.kind, clock: config.clock }, 'ipvs-scheduler listening');
+  logger.info(
+    { host: config.host, httpPort, grpcPort, engine: engine.kind, clock: config.clock },
+    'ipvs-scheduler listening',
+  );
   return {
     httpPort,
     grpcPort,

@@ -24,7 +24,11 @@ export class AdminToken {
     const header = Array.isArray(authorization) ? authorization[0] : authorization;
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) {
-      throw new IpvsError('UNAUTHENTICATED', 'authorization: a bearer token is required for changes', 'authorization');
+      throw new IpvsError(
+        'UNAUTHENTICATED',
+        'authorization: a bearer token is required for changes',
+        'authorization',
+      );
     }
     if (!timingSafeEqual(digest(match[1]), this.expected)) {
       throw new IpvsError('PERMISSION_DENIED', 'authorization: the token is not valid', 'authorization');

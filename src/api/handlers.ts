@@ -34,7 +34,8 @@ export class Handlers {
   deleteService = (key: string) => this.engine.deleteService(key);
   clearServices = () => this.engine.clear();
 
-  createDestination = (service: string, body: unknown) => this.engine.addDestination(service, body as DestinationSpec);
+  createDestination = (service: string, body: unknown) =>
+    this.engine.addDestination(service, body as DestinationSpec);
   updateDestination = (service: string, dest: string, body: unknown) =>
     this.engine.editDestination(service, dest, body as DestinationSpec);
   deleteDestination = (service: string, dest: string) => this.engine.deleteDestination(service, dest);
@@ -49,17 +50,21 @@ export class Handlers {
       throw err;
     }
   };
-  updateConnection = (id: string, body: unknown) => this.engine.updateConnection(id, body as ConnectionUpdate);
+  updateConnection = (id: string, body: unknown) =>
+    this.engine.updateConnection(id, body as ConnectionUpdate);
   closeConnection = (id: string) => this.engine.closeConnection(id);
 
   reportConnections = async (body: unknown) => {
     const b = objectWith(body, 'body', ['updates']);
     if (!Array.isArray(b.updates)) throw invalid('updates', b.updates, 'must be a list');
-    if (b.updates.length > 10_000) throw invalid('updates', b.updates.length, 'must hold at most 10000 items');
+    if (b.updates.length > 10_000)
+      throw invalid('updates', b.updates.length, 'must hold at most 10000 items');
     return { results: await this.engine.batch(b.updates as BatchUpdate[]) };
   };
 
-  listConnections = async (filter: ConnectionFilter) => ({ connections: await this.engine.listConnections(filter) });
+  listConnections = async (filter: ConnectionFilter) => ({
+    connections: await this.engine.listConnections(filter),
+  });
 
   getTimeouts = () => this.engine.getTimeouts();
   setTimeouts = (body: unknown) => this.engine.setTimeouts(body as Partial<Timeouts>);
@@ -70,7 +75,12 @@ export class Handlers {
   zeroStats = (service?: string) => this.engine.zeroStats(service);
 
   private clockOrThrow(): ManualClock {
-    if (!this.manualClock) throw new IpvsError('NOT_FOUND', 'clock: the manual clock is off (start with IPVS_CLOCK=manual)', 'clock');
+    if (!this.manualClock)
+      throw new IpvsError(
+        'NOT_FOUND',
+        'clock: the manual clock is off (start with IPVS_CLOCK=manual)',
+        'clock',
+      );
     return this.manualClock;
   }
 
@@ -80,7 +90,12 @@ export class Handlers {
     const clock = this.clockOrThrow();
     const b = objectWith(body, 'body', ['seconds']);
     const seconds = b.seconds;
-    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0 || seconds > 10 * 365 * 86400) {
+    if (
+      typeof seconds !== 'number' ||
+      !Number.isFinite(seconds) ||
+      seconds < 0 ||
+      seconds > 10 * 365 * 86400
+    ) {
       throw invalid('seconds', seconds, 'must be a number of seconds from 0 to 315360000');
     }
     clock.advance(Math.round(seconds * 1000));

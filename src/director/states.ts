@@ -27,6 +27,7 @@ export const SCTP_STATES = [
   'COOKIE_SENT',
   'COOKIE_REPLIED',
   'COOKIE_WAIT',
+  'COOKIE',
   'COOKIE_ECHOED',
   'ESTABLISHED',
   'SHUTDOWN_SENT',
@@ -61,6 +62,7 @@ export const SCTP_TIMEOUTS: Record<string, number> = {
   COOKIE_SENT: 61,
   COOKIE_REPLIED: 61,
   COOKIE_WAIT: 61,
+  COOKIE: 61,
   COOKIE_ECHOED: 61,
   ESTABLISHED: 900,
   SHUTDOWN_SENT: 61,
@@ -94,6 +96,16 @@ export function isActiveState(protocol: Protocol, state: string): boolean {
   if (protocol === 'udp') return false;
   if (protocol === 'sctp') return state === 'ESTABLISHED';
   return TCP_ACTIVE.has(state);
+}
+
+/**
+ * An INIT chunk from the client (`sctp_states`, INPUT row "i"): NONE → INIT1, a repeated INIT moves
+ * INIT1, REJECTED and CLOSED to INIT; every other state stays.
+ */
+export function sctpInitFromClient(state: string): string {
+  if (state === 'NONE') return 'INIT1';
+  if (state === 'INIT1' || state === 'REJECTED' || state === 'CLOSED') return 'INIT';
+  return state;
 }
 
 /** The state of a new connection after its first packet (SYN / first datagram / INIT). */

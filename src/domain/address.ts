@@ -72,7 +72,11 @@ export function formatV4(word: number): string {
   return [word >>> 24, (word >>> 16) & 255, (word >>> 8) & 255, word & 255].join('.');
 }
 
-/** RFC 5952: lowercase, leading zeros dropped, the longest run (≥ 2) of zero groups as `::`. */
+/**
+ * RFC 5952 as glibc's inet_ntop (and so ipvsadm) prints it: lowercase, leading zeros dropped, the
+ * first longest run (≥ 2) of zero groups as `::`, and IPv4-mapped (::ffff:a.b.c.d) or
+ * IPv4-compatible (::a.b.c.d) addresses with a dotted tail.
+ */
 export function formatV6(words: readonly number[]): string {
   const groups: number[] = [];
   for (const w of words) groups.push(w >>> 16, w & 0xffff);
@@ -92,6 +96,9 @@ export function formatV6(words: readonly number[]): string {
     i = j;
   }
   const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
+  if (bestStart === 0 && (bestLen === 6 || (bestLen === 5 && groups[5] === 0xffff))) {
+    return `::${bestLen === 5 ? 'ffff:' : ''}${formatV4(words[3])}`;
+  }
   if (bestStart < 0) return hex(groups);
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
@@ -137,6 +144,7 @@ export function unicastProblem(ip: Ip): string | undefined {
   }
   if (w0 >>> 24 === 0xff) return 'must be unicast (not multicast)';
   if (w0 >>> 22 === 0x3fa) return 'must not be link-local (fe80::/10)';
+  if (w0 === 0 && ip.words[1] === 0 && ip.words[2] === 0xffff) return 'must be unicast (not IPv4-mapped)';
   return undefined;
 }
 

@@ -99,13 +99,7 @@ export function parseServiceSpec(raw: ServiceSpec, field = 'service', base?: Ser
   let id: ServiceId;
   if (base) {
     id = base.id;
-    const given = ['protocol', 'address', 'port', 'fwmark', 'family'].filter((f) => spec[f] !== undefined);
-    if (given.length > 0) {
-      const other = parseServiceId({ ...identityFields(base.id), ...pick(spec, given) }, field);
-      if (serviceKeyOf(other) !== base.key) {
-        throw invalid(`${field}.${given[0]}`, spec[given[0]], 'cannot change the identity of a service');
-      }
-    }
+    checkSameIdentity(spec, base.id, field);
   } else {
     id = parseServiceId(spec, field);
   }
@@ -114,9 +108,12 @@ export function parseServiceSpec(raw: ServiceSpec, field = 'service', base?: Ser
     spec.scheduler === undefined
       ? (base?.scheduler ?? 'wlc')
       : parseSchedulerName(spec.scheduler, `${field}.scheduler`);
+  // A new scheduler gives the SCHED bits a new meaning: without new flags they are cleared.
   const schedFlags =
     spec.schedFlags === undefined
-      ? (base?.schedFlags ?? 0)
+      ? base && base.scheduler === scheduler
+        ? base.schedFlags
+        : 0
       : parseSchedFlags(spec.schedFlags, scheduler, `${field}.schedFlags`);
   const persistence =
     spec.persistence === undefined
@@ -139,14 +136,32 @@ export function parseServiceSpec(raw: ServiceSpec, field = 'service', base?: Ser
   return { id, key: serviceKeyOf(id), family, scheduler, schedFlags, persistence, onePacket, pe };
 }
 
-function identityFields(id: ServiceId): Record<string, unknown> {
-  return id.kind === 'fwmark'
-    ? { fwmark: id.fwmark, family: id.family === 6 ? 'inet6' : 'inet' }
-    : { protocol: id.protocol, address: id.ip.text, port: id.port };
-}
-
-function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+/** An edit may repeat the service's identity fields but not change them; names the first that differs. */
+function checkSameIdentity(spec: Record<string, unknown>, id: ServiceId, field: string): void {
+  const current: Record<string, unknown> =
+    id.kind === 'fwmark'
+      ? { fwmark: id.fwmark, family: id.family === 6 ? 'inet6' : 'inet' }
+      : {
+          protocol: id.protocol,
+          address: id.ip.text,
+          port: id.port,
+          family: id.ip.family === 6 ? 'inet6' : 'inet',
+        };
+  const normalise: Record<string, (v: unknown, f: string) => unknown> = {
+    protocol: (v, f) => parseProtocol(v, f),
+    address: (v, f) => parseIp(v, f).text,
+    port: (v, f) => parsePort(v, f),
+    fwmark: (v, f) => parseFwmark(v, f),
+    family: (v) => v,
+  };
+  for (const name of ['protocol', 'address', 'port', 'fwmark', 'family']) {
+    const value = spec[name];
+    if (value === undefined) continue;
+    const f = `${field}.${name}`;
+    if (!(name in current) || normalise[name](value, f) !== current[name]) {
+      throw invalid(f, value, 'cannot change the identity of a service');
+    }
+  }
 }
 
 function parsePersistence(value: unknown, family: Family, field: string): Persistence | null {
@@ -282,6 +297,9 @@ export function parseScheduleRequest(raw: ScheduleRequest): ScheduleQuery {
   if (virtual && virtual.ip.family !== client.ip.family) {
     throw invalid('client', req.client, 'must be of the same address family as virtual');
   }
+  if (service && serviceFamily(service) !== client.ip.family) {
+    throw invalid('client', req.client, `must be of the address family of service ${serviceKeyOf(service)}`);
+  }
   return {
     protocol,
     client,
@@ -340,7 +358,8 @@ export function parseConnectionUpdate(
     event = { direction: e.direction as Direction, flag: e.flag as TcpFlag };
   }
   if (protocol === 'ip' && (u.state !== undefined || event)) {
-    throw invalid(`${field}.state`, u.state, 'a persistence template has no protocol state to change');
+    const which = u.state !== undefined ? 'state' : 'event';
+    throw invalid(`${field}.${which}`, u[which], 'a persistence template has no protocol state to change');
   }
   return {
     state: u.state === undefined ? undefined : parseState(protocol as Protocol, u.state, `${field}.state`),

@@ -41,13 +41,18 @@ export async function renderMetrics(engine: Engine, decisions: DecisionCounters)
   const destGauges: [string, string, (d: (typeof services)[0]['destinations'][0]) => number][] = [
     ['ipvs_destination_active_connections', 'Active connections (activeconns).', (d) => d.activeConns],
     ['ipvs_destination_inactive_connections', 'Inactive connections (inactconns).', (d) => d.inactiveConns],
-    ['ipvs_destination_persistent_connections', 'Persistence templates (persistconns).', (d) => d.persistentConns],
+    [
+      'ipvs_destination_persistent_connections',
+      'Persistence templates (persistconns).',
+      (d) => d.persistentConns,
+    ],
     ['ipvs_destination_weight', 'Configured weight (0 = quiesced).', (d) => d.weight],
     ['ipvs_destination_overloaded', '1 while the OVERLOAD flag is set.', (d) => (d.overloaded ? 1 : 0)],
   ];
   for (const [name, help, value] of destGauges) {
     w.family(name, 'gauge', help);
-    for (const s of services) for (const d of s.destinations) w.sample(name, { service: s.key, destination: d.key }, value(d));
+    for (const s of services)
+      for (const d of s.destinations) w.sample(name, { service: s.key, destination: d.key }, value(d));
   }
   const counters: [string, string, keyof (typeof stats)['total']][] = [
     ['connections_total', 'Connections scheduled.', 'conns'],
@@ -61,7 +66,8 @@ export async function renderMetrics(engine: Engine, decisions: DecisionCounters)
     for (const s of stats.services) w.sample(`ipvs_service_${suffix}`, { service: s.key }, s.stats[field]);
     w.family(`ipvs_destination_${suffix}`, 'counter', help);
     for (const s of stats.services) {
-      for (const d of s.destinations) w.sample(`ipvs_destination_${suffix}`, { service: s.key, destination: d.key }, d.stats[field]);
+      for (const d of s.destinations)
+        w.sample(`ipvs_destination_${suffix}`, { service: s.key, destination: d.key }, d.stats[field]);
     }
   }
   w.family('ipvs_connection_rate', 'gauge', 'Estimated new connections per second (2 s EWMA).');

@@ -142,7 +142,7 @@ describe('parseEndpoint: addr:port, IPv6 in brackets', () => {
     ['[2001:DB8:0:0:0:0:0:1]:53', '2001:db8::1', 53, '[2001:db8::1]:53'],
     ['[::1]:65535', '::1', 65535, '[::1]:65535'],
     ['[::]:0', '::', 0, '[::]:0'],
-    ['[::ffff:1.2.3.4]:8080', '::ffff:102:304', 8080, '[::ffff:102:304]:8080'],
+    ['[::ffff:1.2.3.4]:8080', '::ffff:1.2.3.4', 8080, '[::ffff:1.2.3.4]:8080'],
   ])('%s', (text, addr, port, canonical) => {
     const ep = parseEndpoint(text, 'client');
     expect(ep.ip.text).toBe(addr);

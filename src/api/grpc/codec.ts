@@ -4,7 +4,16 @@
  * JSON form — the same shape HTTP clients send — and answers go back through `fromJson`, which also
  * proves the handlers' answers fit the schema.
  */
-import { fromBinary, fromJson, toBinary, toJson, type DescMessage, type DescMethod, type DescService, type JsonValue } from '@bufbuild/protobuf';
+import {
+  fromBinary,
+  fromJson,
+  toBinary,
+  toJson,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type JsonValue,
+} from '@bufbuild/protobuf';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 
 export function serviceDefinition(desc: DescService): ServiceDefinition {

@@ -14,7 +14,9 @@ export function unaryHandlers(h: Handlers): Record<string, UnaryHandler> {
   return {
     // ipvs.v1.Scheduler
     Schedule: (r) => h.schedule(r),
-    UpdateConnection: async (r) => ({ connection: await h.updateConnection(r.connection ?? '', r.update ?? {}) }),
+    UpdateConnection: async (r) => ({
+      connection: await h.updateConnection(r.connection ?? '', r.update ?? {}),
+    }),
     CloseConnection: (r) => done(h.closeConnection(r.connection ?? '')),
     ReportConnections: (r) => h.reportConnections({ updates: r.updates ?? [] }),
     // ipvs.v1.Admin
@@ -24,7 +26,9 @@ export function unaryHandlers(h: Handlers): Record<string, UnaryHandler> {
     UpdateService: async (r) => ({ service: await h.updateService(r.key ?? '', r.patch ?? {}) }),
     DeleteService: (r) => done(h.deleteService(r.key ?? '')),
     ClearServices: () => done(h.clearServices()),
-    CreateDestination: async (r) => ({ destination: await h.createDestination(r.service ?? '', r.destination ?? {}) }),
+    CreateDestination: async (r) => ({
+      destination: await h.createDestination(r.service ?? '', r.destination ?? {}),
+    }),
     UpdateDestination: async (r) => ({
       destination: await h.updateDestination(r.service ?? '', r.destination ?? '', r.patch ?? {}),
     }),

@@ -33,10 +33,18 @@ const isRead = (method: DescMethod) => /^(Get|List|Watch)/.test(method.name);
 
 export function toServiceError(err: unknown, logger: Logger): grpc.ServiceError {
   if (err instanceof IpvsError) {
-    return Object.assign(new Error(err.message), { code: GRPC_STATUS[err.code], details: err.message, metadata: new grpc.Metadata() });
+    return Object.assign(new Error(err.message), {
+      code: GRPC_STATUS[err.code],
+      details: err.message,
+      metadata: new grpc.Metadata(),
+    });
   }
   logger.error({ err }, 'internal error');
-  return Object.assign(new Error('internal error'), { code: grpc.status.INTERNAL, details: 'internal error', metadata: new grpc.Metadata() });
+  return Object.assign(new Error('internal error'), {
+    code: grpc.status.INTERNAL,
+    details: 'internal error',
+    metadata: new grpc.Metadata(),
+  });
 }
 
 export class GrpcServer {
@@ -68,7 +76,10 @@ export class GrpcServer {
     this.options.token.check(values.length > 0 ? String(values[0]) : undefined);
   }
 
-  private unary(method: DescMethod, handler: UnaryHandler | undefined): grpc.handleUnaryCall<unknown, unknown> {
+  private unary(
+    method: DescMethod,
+    handler: UnaryHandler | undefined,
+  ): grpc.handleUnaryCall<unknown, unknown> {
     if (!handler) throw new Error(`no handler for ${method.name}`);
     return (call, callback) => {
       Promise.resolve()
@@ -100,7 +111,10 @@ export class GrpcServer {
           (response) => call.write(responseMessage(method.output, { tag, response })),
           (err) => {
             if (!(err instanceof IpvsError)) this.options.logger.error({ err }, 'internal error');
-            const error = err instanceof IpvsError ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: 'internal error' };
+            const error =
+              err instanceof IpvsError
+                ? { code: err.code, message: err.message }
+                : { code: 'INTERNAL', message: 'internal error' };
             call.write(responseMessage(method.output, { tag, error }));
           },
         );
@@ -129,7 +143,9 @@ export class GrpcServer {
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(err) : resolve(bound),
+      );
     });
   }
 

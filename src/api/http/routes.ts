@@ -50,7 +50,9 @@ export function registerRoutes(app: FastifyInstance, h: Handlers): void {
     if (templates !== undefined) filter.templates = templates;
     return h.listConnections(filter);
   });
-  app.patch<{ Params: Params }>('/v1/connections/:conn', (req) => h.updateConnection(req.params.conn, req.body));
+  app.patch<{ Params: Params }>('/v1/connections/:conn', (req) =>
+    h.updateConnection(req.params.conn, req.body),
+  );
   app.delete<{ Params: Params }>('/v1/connections/:conn', async (req, reply) => {
     await h.closeConnection(req.params.conn);
     return reply.status(204).send();

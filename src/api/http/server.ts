@@ -3,7 +3,12 @@
  * handler maps domain errors to statuses; framework errors (bad JSON, wrong content type, oversized
  * bodies) become 4xx in the same error shape.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { IpvsError } from '../../domain/errors.js';
 import type { AdminToken } from '../auth.js';
@@ -38,7 +43,8 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   });
 
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode >= 500) request.log.warn({ url: request.url, status: reply.statusCode }, 'request failed');
+    if (reply.statusCode >= 500)
+      request.log.warn({ url: request.url, status: reply.statusCode }, 'request failed');
     else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode }, 'request');
   });
 
@@ -57,7 +63,9 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   });
 
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `route: no route ${request.method} ${request.url}` } }),
+    reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `route: no route ${request.method} ${request.url}` } }),
   );
 
   registerRoutes(app, options.handlers);

@@ -8,7 +8,7 @@ import { ExplainRecorder } from '../../director/explain.js';
 import { SVC_ONEPACKET, type Conn, type Dest, type Service } from '../../director/model.js';
 import { templateIsValid, templateShape } from '../../director/persistence.js';
 import { findService } from '../../director/service-lookup.js';
-import { firstPacketState, parseState } from '../../director/states.js';
+import { firstPacketState, parseState, sctpInitFromClient } from '../../director/states.js';
 import type { SchedContext } from '../../schedulers/types.js';
 import type { Candidate, ScheduleResponse } from '../engine.js';
 import type { ScheduleQuery } from '../specs.js';
@@ -112,6 +112,7 @@ export function schedule(
     } else {
       if (protocol === 'tcp') packetEvent(state, existing, 'in', 'syn');
       else if (protocol === 'udp') packetEvent(state, existing, 'in', undefined);
+      else enterState(state, existing, sctpInitFromClient(existing.state));
       rearm(state, existing, now);
       if (rec) rec.existing = 'followed';
       return respond(existing, true, rec, undefined);
