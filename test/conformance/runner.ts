@@ -256,6 +256,7 @@ export async function runVector(factory: EngineFactory, vector: Vector): Promise
           throw new Error(`${where}: unknown op`);
       }
     }
+    expect(randoms, `${vector.name}: every value of the random sequence is used`).toEqual([]);
   } finally {
     await ut.close();
   }
