@@ -17,6 +17,9 @@ import type {
 } from '../engine/engine.js';
 import type { Timeouts } from '../director/states.js';
 import { DecisionCounters } from '../observability/metrics.js';
+import { parseRules, restoreRules } from '../ipvsadm/apply.js';
+import { IpvsadmError } from '../ipvsadm/errors.js';
+import { formatSave } from '../ipvsadm/save.js';
 
 export class Handlers {
   readonly decisions = new DecisionCounters();
@@ -71,6 +74,32 @@ export class Handlers {
   getSysctl = () => this.engine.getSysctl();
   updateSysctl = (body: unknown) => this.engine.setSysctl(body as Sysctl);
 
+  /** `ipvsadm-save -n` of the current configuration. */
+  getRules = async () => ({ text: formatSave(await this.engine.listServices()) });
+
+  /**
+   * Replaces the configuration with ipvsadm-save text (`ipvsadm -C` then `ipvsadm-restore`). Every
+   * line is checked before anything changes; if a line then fails, the previous rules come back.
+   */
+  replaceRules = async (text: unknown) => {
+    if (typeof text !== 'string') throw invalid('text', text, 'must be ipvsadm-save text');
+    try {
+      parseRules(text);
+    } catch (err) {
+      throw rulesError(err);
+    }
+    const previous = formatSave(await this.engine.listServices());
+    await this.engine.clear();
+    try {
+      const result = await restoreRules(text, this.engine);
+      return { linesApplied: result.applied };
+    } catch (err) {
+      await this.engine.clear();
+      await restoreRules(previous, this.engine);
+      throw rulesError(err);
+    }
+  };
+
   getStats = () => this.engine.getStats();
   zeroStats = (service?: string) => this.engine.zeroStats(service);
 
@@ -102,4 +131,10 @@ export class Handlers {
     await this.engine.tick();
     return { nowMs: clock.now() };
   };
+}
+
+function rulesError(err: unknown): unknown {
+  if (!(err instanceof IpvsadmError)) return err;
+  const detail = err.detail ? ` (${err.detail})` : '';
+  return new IpvsError('INVALID_ARGUMENT', `rules: ${err.message}${detail}`, 'rules');
 }

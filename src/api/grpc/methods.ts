@@ -38,6 +38,8 @@ export function unaryHandlers(h: Handlers): Record<string, UnaryHandler> {
     SetTimeouts: async (r) => ({ timeouts: await h.setTimeouts(r.timeouts ?? {}) }),
     GetSysctl: async () => ({ sysctl: await h.getSysctl() }),
     UpdateSysctl: async (r) => ({ sysctl: await h.updateSysctl(r.patch ?? {}) }),
+    GetRules: () => h.getRules(),
+    ReplaceRules: (r) => h.replaceRules(r.text ?? ''),
     ZeroStats: (r) => done(h.zeroStats(r.service)),
     GetClock: () => h.getClock(),
     AdvanceClock: (r) => h.advanceClock({ seconds: r.seconds ?? 0 }),

@@ -63,6 +63,11 @@ export function registerRoutes(app: FastifyInstance, h: Handlers): void {
   app.get('/v1/sysctl', () => h.getSysctl());
   app.patch('/v1/sysctl', (req) => h.updateSysctl(req.body));
 
+  app.get('/v1/rules', async (_req, reply) =>
+    reply.type('text/plain; charset=utf-8').send((await h.getRules()).text),
+  );
+  app.put('/v1/rules', (req) => h.replaceRules(req.body));
+
   app.get('/v1/stats', () => h.getStats());
   app.post<{ Querystring: Query }>('/v1/stats/zero', async (req, reply) => {
     await h.zeroStats(req.query.service || undefined);

@@ -4,6 +4,7 @@
  * bodies) become 4xx in the same error shape.
  */
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
@@ -31,7 +32,7 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => `h${(++nextId).toString(36)}`,
     return503OnClosing: true,

@@ -2,26 +2,22 @@
 // @generated from file ipvs/v1/admin.proto (package ipvs.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from '@bufbuild/protobuf/codegenv2';
-import { fileDesc, messageDesc, serviceDesc } from '@bufbuild/protobuf/codegenv2';
-import type { Connection, Destination, DestinationStatus, Service, ServiceStatus } from './types_pb.js';
-import { file_ipvs_v1_types } from './types_pb.js';
-import type { Message } from '@bufbuild/protobuf';
+import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Connection, Destination, DestinationStatus, Service, ServiceStatus } from "./types_pb.js";
+import { file_ipvs_v1_types } from "./types_pb.js";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ipvs/v1/admin.proto.
  */
-export const file_ipvs_v1_admin: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    'ChNpcHZzL3YxL2FkbWluLnByb3RvEgdpcHZzLnYxIjkKFENyZWF0ZVNlcnZpY2VSZXF1ZXN0EiEKB3NlcnZpY2UYASABKAsyEC5pcHZzLnYxLlNlcnZpY2UiQAoVQ3JlYXRlU2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJAChRMaXN0U2VydmljZXNSZXNwb25zZRIoCghzZXJ2aWNlcxgBIAMoCzIWLmlwdnMudjEuU2VydmljZVN0YXR1cyIgChFHZXRTZXJ2aWNlUmVxdWVzdBILCgNrZXkYASABKAkiPQoSR2V0U2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiRAoUVXBkYXRlU2VydmljZVJlcXVlc3QSCwoDa2V5GAEgASgJEh8KBXBhdGNoGAIgASgLMhAuaXB2cy52MS5TZXJ2aWNlIkAKFVVwZGF0ZVNlcnZpY2VSZXNwb25zZRInCgdzZXJ2aWNlGAEgASgLMhYuaXB2cy52MS5TZXJ2aWNlU3RhdHVzIiMKFERlbGV0ZVNlcnZpY2VSZXF1ZXN0EgsKA2tleRgBIAEoCSIXChVEZWxldGVTZXJ2aWNlUmVzcG9uc2UiFgoUQ2xlYXJTZXJ2aWNlc1JlcXVlc3QiFwoVQ2xlYXJTZXJ2aWNlc1Jlc3BvbnNlIlYKGENyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEikKC2Rlc3RpbmF0aW9uGAIgASgLMhQuaXB2cy52MS5EZXN0aW5hdGlvbiJMChlDcmVhdGVEZXN0aW5hdGlvblJlc3BvbnNlEi8KC2Rlc3RpbmF0aW9uGAEgASgLMhouaXB2cy52MS5EZXN0aW5hdGlvblN0YXR1cyJlChhVcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRITCgtkZXN0aW5hdGlvbhgCIAEoCRIjCgVwYXRjaBgDIAEoCzIULmlwdnMudjEuRGVzdGluYXRpb24iTAoZVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRIvCgtkZXN0aW5hdGlvbhgBIAEoCzIaLmlwdnMudjEuRGVzdGluYXRpb25TdGF0dXMiQAoYRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkiGwoZRGVsZXRlRGVzdGluYXRpb25SZXNwb25zZSKKAQoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBIUCgdzZXJ2aWNlGAEgASgJSACIAQESGAoLZGVzdGluYXRpb24YAiABKAlIAYgBARIWCgl0ZW1wbGF0ZXMYAyABKAhIAogBAUIKCghfc2VydmljZUIOCgxfZGVzdGluYXRpb25CDAoKX3RlbXBsYXRlcyJDChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRIoCgtjb25uZWN0aW9ucxgBIAMoCzITLmlwdnMudjEuQ29ubmVjdGlvbiI1CghUaW1lb3V0cxILCgN0Y3AYASABKA0SDwoHdGNwX2ZpbhgCIAEoDRILCgN1ZHAYAyABKA0iFAoSR2V0VGltZW91dHNSZXF1ZXN0IjoKE0dldFRpbWVvdXRzUmVzcG9uc2USIwoIdGltZW91dHMYASABKAsyES5pcHZzLnYxLlRpbWVvdXRzIjkKElNldFRpbWVvdXRzUmVxdWVzdBIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMiOgoTU2V0VGltZW91dHNSZXNwb25zZRIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMi1AYKBlN5c2N0bBJBChlleHBpcmVfcXVpZXNjZW50X3RlbXBsYXRlGAEgASgNSABSGWV4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGWIAQESMwoSZXhwaXJlX25vZGVzdF9jb25uGAIgASgNSAFSEmV4cGlyZV9ub2Rlc3RfY29ubogBARItCg9jb25uX3JldXNlX21vZGUYAyABKA1IAlIPY29ubl9yZXVzZV9tb2RliAEBEiMKCnNlY3VyZV90Y3AYBCABKA1IA1IKc2VjdXJlX3RjcIgBARIjCgpzbG9wcHlfdGNwGAUgASgNSARSCnNsb3BweV90Y3CIAQESJQoLc2xvcHB5X3NjdHAYBiABKA1IBVILc2xvcHB5X3NjdHCIAQESLQoPbGJsY19leHBpcmF0aW9uGAcgASgNSAZSD2xibGNfZXhwaXJhdGlvbogBARIvChBsYmxjcl9leHBpcmF0aW9uGAggASgNSAdSEGxibGNyX2V4cGlyYXRpb26IAQESJgoOc3luY190aHJlc2hvbGQYCSADKA1SDnN5bmNfdGhyZXNob2xkEjUKE3N5bmNfcmVmcmVzaF9wZXJpb2QYCiABKA1ICFITc3luY19yZWZyZXNoX3BlcmlvZIgBARIxChFzeW5jX3BlcnNpc3RfbW9kZRgLIAEoDUgJUhFzeW5jX3BlcnNpc3RfbW9kZYgBARInCgxzeW5jX3JldHJpZXMYDCABKA1IClIMc3luY19yZXRyaWVziAEBEicKDHN5bmNfdmVyc2lvbhgNIAEoDUgLUgxzeW5jX3ZlcnNpb26IAQFCHAoaX2V4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGVCFQoTX2V4cGlyZV9ub2Rlc3RfY29ubkISChBfY29ubl9yZXVzZV9tb2RlQg0KC19zZWN1cmVfdGNwQg0KC19zbG9wcHlfdGNwQg4KDF9zbG9wcHlfc2N0cEISChBfbGJsY19leHBpcmF0aW9uQhMKEV9sYmxjcl9leHBpcmF0aW9uQhYKFF9zeW5jX3JlZnJlc2hfcGVyaW9kQhQKEl9zeW5jX3BlcnNpc3RfbW9kZUIPCg1fc3luY19yZXRyaWVzQg8KDV9zeW5jX3ZlcnNpb24iEgoQR2V0U3lzY3RsUmVxdWVzdCI0ChFHZXRTeXNjdGxSZXNwb25zZRIfCgZzeXNjdGwYASABKAsyDy5pcHZzLnYxLlN5c2N0bCI1ChNVcGRhdGVTeXNjdGxSZXF1ZXN0Eh4KBXBhdGNoGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiNwoUVXBkYXRlU3lzY3RsUmVzcG9uc2USHwoGc3lzY3RsGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiEQoPR2V0UnVsZXNSZXF1ZXN0IiAKEEdldFJ1bGVzUmVzcG9uc2USDAoEdGV4dBgBIAEoCSIjChNSZXBsYWNlUnVsZXNSZXF1ZXN0EgwKBHRleHQYASABKAkiLQoUUmVwbGFjZVJ1bGVzUmVzcG9uc2USFQoNbGluZXNfYXBwbGllZBgBIAEoDSI0ChBaZXJvU3RhdHNSZXF1ZXN0EhQKB3NlcnZpY2UYASABKAlIAIgBAUIKCghfc2VydmljZSITChFaZXJvU3RhdHNSZXNwb25zZSIRCg9HZXRDbG9ja1JlcXVlc3QiIgoQR2V0Q2xvY2tSZXNwb25zZRIOCgZub3dfbXMYASABKAQiJgoTQWR2YW5jZUNsb2NrUmVxdWVzdBIPCgdzZWNvbmRzGAEgASgBIiYKFEFkdmFuY2VDbG9ja1Jlc3BvbnNlEg4KBm5vd19tcxgBIAEoBDLKCwoFQWRtaW4STgoNQ3JlYXRlU2VydmljZRIdLmlwdnMudjEuQ3JlYXRlU2VydmljZVJlcXVlc3QaHi5pcHZzLnYxLkNyZWF0ZVNlcnZpY2VSZXNwb25zZRJLCgxMaXN0U2VydmljZXMSHC5pcHZzLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaHS5pcHZzLnYxLkxpc3RTZXJ2aWNlc1Jlc3BvbnNlEkUKCkdldFNlcnZpY2USGi5pcHZzLnYxLkdldFNlcnZpY2VSZXF1ZXN0GhsuaXB2cy52MS5HZXRTZXJ2aWNlUmVzcG9uc2USTgoNVXBkYXRlU2VydmljZRIdLmlwdnMudjEuVXBkYXRlU2VydmljZVJlcXVlc3QaHi5pcHZzLnYxLlVwZGF0ZVNlcnZpY2VSZXNwb25zZRJOCg1EZWxldGVTZXJ2aWNlEh0uaXB2cy52MS5EZWxldGVTZXJ2aWNlUmVxdWVzdBoeLmlwdnMudjEuRGVsZXRlU2VydmljZVJlc3BvbnNlEk4KDUNsZWFyU2VydmljZXMSHS5pcHZzLnYxLkNsZWFyU2VydmljZXNSZXF1ZXN0Gh4uaXB2cy52MS5DbGVhclNlcnZpY2VzUmVzcG9uc2USWgoRQ3JlYXRlRGVzdGluYXRpb24SIS5pcHZzLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBoiLmlwdnMudjEuQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRJaChFVcGRhdGVEZXN0aW5hdGlvbhIhLmlwdnMudjEuVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0GiIuaXB2cy52MS5VcGRhdGVEZXN0aW5hdGlvblJlc3BvbnNlEloKEURlbGV0ZURlc3RpbmF0aW9uEiEuaXB2cy52MS5EZWxldGVEZXN0aW5hdGlvblJlcXVlc3QaIi5pcHZzLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2USVAoPTGlzdENvbm5lY3Rpb25zEh8uaXB2cy52MS5MaXN0Q29ubmVjdGlvbnNSZXF1ZXN0GiAuaXB2cy52MS5MaXN0Q29ubmVjdGlvbnNSZXNwb25zZRJICgtHZXRUaW1lb3V0cxIbLmlwdnMudjEuR2V0VGltZW91dHNSZXF1ZXN0GhwuaXB2cy52MS5HZXRUaW1lb3V0c1Jlc3BvbnNlEkgKC1NldFRpbWVvdXRzEhsuaXB2cy52MS5TZXRUaW1lb3V0c1JlcXVlc3QaHC5pcHZzLnYxLlNldFRpbWVvdXRzUmVzcG9uc2USQgoJR2V0U3lzY3RsEhkuaXB2cy52MS5HZXRTeXNjdGxSZXF1ZXN0GhouaXB2cy52MS5HZXRTeXNjdGxSZXNwb25zZRJLCgxVcGRhdGVTeXNjdGwSHC5pcHZzLnYxLlVwZGF0ZVN5c2N0bFJlcXVlc3QaHS5pcHZzLnYxLlVwZGF0ZVN5c2N0bFJlc3BvbnNlEj8KCEdldFJ1bGVzEhguaXB2cy52MS5HZXRSdWxlc1JlcXVlc3QaGS5pcHZzLnYxLkdldFJ1bGVzUmVzcG9uc2USSwoMUmVwbGFjZVJ1bGVzEhwuaXB2cy52MS5SZXBsYWNlUnVsZXNSZXF1ZXN0Gh0uaXB2cy52MS5SZXBsYWNlUnVsZXNSZXNwb25zZRJCCglaZXJvU3RhdHMSGS5pcHZzLnYxLlplcm9TdGF0c1JlcXVlc3QaGi5pcHZzLnYxLlplcm9TdGF0c1Jlc3BvbnNlEj8KCEdldENsb2NrEhguaXB2cy52MS5HZXRDbG9ja1JlcXVlc3QaGS5pcHZzLnYxLkdldENsb2NrUmVzcG9uc2USSwoMQWR2YW5jZUNsb2NrEhwuaXB2cy52MS5BZHZhbmNlQ2xvY2tSZXF1ZXN0Gh0uaXB2cy52MS5BZHZhbmNlQ2xvY2tSZXNwb25zZWIGcHJvdG8z',
-    [file_ipvs_v1_types],
-  );
+export const file_ipvs_v1_admin: GenFile = /*@__PURE__*/
+  fileDesc("ChNpcHZzL3YxL2FkbWluLnByb3RvEgdpcHZzLnYxIjkKFENyZWF0ZVNlcnZpY2VSZXF1ZXN0EiEKB3NlcnZpY2UYASABKAsyEC5pcHZzLnYxLlNlcnZpY2UiQAoVQ3JlYXRlU2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJAChRMaXN0U2VydmljZXNSZXNwb25zZRIoCghzZXJ2aWNlcxgBIAMoCzIWLmlwdnMudjEuU2VydmljZVN0YXR1cyIgChFHZXRTZXJ2aWNlUmVxdWVzdBILCgNrZXkYASABKAkiPQoSR2V0U2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiRAoUVXBkYXRlU2VydmljZVJlcXVlc3QSCwoDa2V5GAEgASgJEh8KBXBhdGNoGAIgASgLMhAuaXB2cy52MS5TZXJ2aWNlIkAKFVVwZGF0ZVNlcnZpY2VSZXNwb25zZRInCgdzZXJ2aWNlGAEgASgLMhYuaXB2cy52MS5TZXJ2aWNlU3RhdHVzIiMKFERlbGV0ZVNlcnZpY2VSZXF1ZXN0EgsKA2tleRgBIAEoCSIXChVEZWxldGVTZXJ2aWNlUmVzcG9uc2UiFgoUQ2xlYXJTZXJ2aWNlc1JlcXVlc3QiFwoVQ2xlYXJTZXJ2aWNlc1Jlc3BvbnNlIlYKGENyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEikKC2Rlc3RpbmF0aW9uGAIgASgLMhQuaXB2cy52MS5EZXN0aW5hdGlvbiJMChlDcmVhdGVEZXN0aW5hdGlvblJlc3BvbnNlEi8KC2Rlc3RpbmF0aW9uGAEgASgLMhouaXB2cy52MS5EZXN0aW5hdGlvblN0YXR1cyJlChhVcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRITCgtkZXN0aW5hdGlvbhgCIAEoCRIjCgVwYXRjaBgDIAEoCzIULmlwdnMudjEuRGVzdGluYXRpb24iTAoZVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRIvCgtkZXN0aW5hdGlvbhgBIAEoCzIaLmlwdnMudjEuRGVzdGluYXRpb25TdGF0dXMiQAoYRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkiGwoZRGVsZXRlRGVzdGluYXRpb25SZXNwb25zZSKKAQoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBIUCgdzZXJ2aWNlGAEgASgJSACIAQESGAoLZGVzdGluYXRpb24YAiABKAlIAYgBARIWCgl0ZW1wbGF0ZXMYAyABKAhIAogBAUIKCghfc2VydmljZUIOCgxfZGVzdGluYXRpb25CDAoKX3RlbXBsYXRlcyJDChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRIoCgtjb25uZWN0aW9ucxgBIAMoCzITLmlwdnMudjEuQ29ubmVjdGlvbiI1CghUaW1lb3V0cxILCgN0Y3AYASABKA0SDwoHdGNwX2ZpbhgCIAEoDRILCgN1ZHAYAyABKA0iFAoSR2V0VGltZW91dHNSZXF1ZXN0IjoKE0dldFRpbWVvdXRzUmVzcG9uc2USIwoIdGltZW91dHMYASABKAsyES5pcHZzLnYxLlRpbWVvdXRzIjkKElNldFRpbWVvdXRzUmVxdWVzdBIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMiOgoTU2V0VGltZW91dHNSZXNwb25zZRIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMi1AYKBlN5c2N0bBJBChlleHBpcmVfcXVpZXNjZW50X3RlbXBsYXRlGAEgASgNSABSGWV4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGWIAQESMwoSZXhwaXJlX25vZGVzdF9jb25uGAIgASgNSAFSEmV4cGlyZV9ub2Rlc3RfY29ubogBARItCg9jb25uX3JldXNlX21vZGUYAyABKA1IAlIPY29ubl9yZXVzZV9tb2RliAEBEiMKCnNlY3VyZV90Y3AYBCABKA1IA1IKc2VjdXJlX3RjcIgBARIjCgpzbG9wcHlfdGNwGAUgASgNSARSCnNsb3BweV90Y3CIAQESJQoLc2xvcHB5X3NjdHAYBiABKA1IBVILc2xvcHB5X3NjdHCIAQESLQoPbGJsY19leHBpcmF0aW9uGAcgASgNSAZSD2xibGNfZXhwaXJhdGlvbogBARIvChBsYmxjcl9leHBpcmF0aW9uGAggASgNSAdSEGxibGNyX2V4cGlyYXRpb26IAQESJgoOc3luY190aHJlc2hvbGQYCSADKA1SDnN5bmNfdGhyZXNob2xkEjUKE3N5bmNfcmVmcmVzaF9wZXJpb2QYCiABKA1ICFITc3luY19yZWZyZXNoX3BlcmlvZIgBARIxChFzeW5jX3BlcnNpc3RfbW9kZRgLIAEoDUgJUhFzeW5jX3BlcnNpc3RfbW9kZYgBARInCgxzeW5jX3JldHJpZXMYDCABKA1IClIMc3luY19yZXRyaWVziAEBEicKDHN5bmNfdmVyc2lvbhgNIAEoDUgLUgxzeW5jX3ZlcnNpb26IAQFCHAoaX2V4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGVCFQoTX2V4cGlyZV9ub2Rlc3RfY29ubkISChBfY29ubl9yZXVzZV9tb2RlQg0KC19zZWN1cmVfdGNwQg0KC19zbG9wcHlfdGNwQg4KDF9zbG9wcHlfc2N0cEISChBfbGJsY19leHBpcmF0aW9uQhMKEV9sYmxjcl9leHBpcmF0aW9uQhYKFF9zeW5jX3JlZnJlc2hfcGVyaW9kQhQKEl9zeW5jX3BlcnNpc3RfbW9kZUIPCg1fc3luY19yZXRyaWVzQg8KDV9zeW5jX3ZlcnNpb24iEgoQR2V0U3lzY3RsUmVxdWVzdCI0ChFHZXRTeXNjdGxSZXNwb25zZRIfCgZzeXNjdGwYASABKAsyDy5pcHZzLnYxLlN5c2N0bCI1ChNVcGRhdGVTeXNjdGxSZXF1ZXN0Eh4KBXBhdGNoGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiNwoUVXBkYXRlU3lzY3RsUmVzcG9uc2USHwoGc3lzY3RsGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiEQoPR2V0UnVsZXNSZXF1ZXN0IiAKEEdldFJ1bGVzUmVzcG9uc2USDAoEdGV4dBgBIAEoCSIjChNSZXBsYWNlUnVsZXNSZXF1ZXN0EgwKBHRleHQYASABKAkiLQoUUmVwbGFjZVJ1bGVzUmVzcG9uc2USFQoNbGluZXNfYXBwbGllZBgBIAEoDSI0ChBaZXJvU3RhdHNSZXF1ZXN0EhQKB3NlcnZpY2UYASABKAlIAIgBAUIKCghfc2VydmljZSITChFaZXJvU3RhdHNSZXNwb25zZSIRCg9HZXRDbG9ja1JlcXVlc3QiIgoQR2V0Q2xvY2tSZXNwb25zZRIOCgZub3dfbXMYASABKAQiJgoTQWR2YW5jZUNsb2NrUmVxdWVzdBIPCgdzZWNvbmRzGAEgASgBIiYKFEFkdmFuY2VDbG9ja1Jlc3BvbnNlEg4KBm5vd19tcxgBIAEoBDLKCwoFQWRtaW4STgoNQ3JlYXRlU2VydmljZRIdLmlwdnMudjEuQ3JlYXRlU2VydmljZVJlcXVlc3QaHi5pcHZzLnYxLkNyZWF0ZVNlcnZpY2VSZXNwb25zZRJLCgxMaXN0U2VydmljZXMSHC5pcHZzLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaHS5pcHZzLnYxLkxpc3RTZXJ2aWNlc1Jlc3BvbnNlEkUKCkdldFNlcnZpY2USGi5pcHZzLnYxLkdldFNlcnZpY2VSZXF1ZXN0GhsuaXB2cy52MS5HZXRTZXJ2aWNlUmVzcG9uc2USTgoNVXBkYXRlU2VydmljZRIdLmlwdnMudjEuVXBkYXRlU2VydmljZVJlcXVlc3QaHi5pcHZzLnYxLlVwZGF0ZVNlcnZpY2VSZXNwb25zZRJOCg1EZWxldGVTZXJ2aWNlEh0uaXB2cy52MS5EZWxldGVTZXJ2aWNlUmVxdWVzdBoeLmlwdnMudjEuRGVsZXRlU2VydmljZVJlc3BvbnNlEk4KDUNsZWFyU2VydmljZXMSHS5pcHZzLnYxLkNsZWFyU2VydmljZXNSZXF1ZXN0Gh4uaXB2cy52MS5DbGVhclNlcnZpY2VzUmVzcG9uc2USWgoRQ3JlYXRlRGVzdGluYXRpb24SIS5pcHZzLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBoiLmlwdnMudjEuQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRJaChFVcGRhdGVEZXN0aW5hdGlvbhIhLmlwdnMudjEuVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0GiIuaXB2cy52MS5VcGRhdGVEZXN0aW5hdGlvblJlc3BvbnNlEloKEURlbGV0ZURlc3RpbmF0aW9uEiEuaXB2cy52MS5EZWxldGVEZXN0aW5hdGlvblJlcXVlc3QaIi5pcHZzLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2USVAoPTGlzdENvbm5lY3Rpb25zEh8uaXB2cy52MS5MaXN0Q29ubmVjdGlvbnNSZXF1ZXN0GiAuaXB2cy52MS5MaXN0Q29ubmVjdGlvbnNSZXNwb25zZRJICgtHZXRUaW1lb3V0cxIbLmlwdnMudjEuR2V0VGltZW91dHNSZXF1ZXN0GhwuaXB2cy52MS5HZXRUaW1lb3V0c1Jlc3BvbnNlEkgKC1NldFRpbWVvdXRzEhsuaXB2cy52MS5TZXRUaW1lb3V0c1JlcXVlc3QaHC5pcHZzLnYxLlNldFRpbWVvdXRzUmVzcG9uc2USQgoJR2V0U3lzY3RsEhkuaXB2cy52MS5HZXRTeXNjdGxSZXF1ZXN0GhouaXB2cy52MS5HZXRTeXNjdGxSZXNwb25zZRJLCgxVcGRhdGVTeXNjdGwSHC5pcHZzLnYxLlVwZGF0ZVN5c2N0bFJlcXVlc3QaHS5pcHZzLnYxLlVwZGF0ZVN5c2N0bFJlc3BvbnNlEj8KCEdldFJ1bGVzEhguaXB2cy52MS5HZXRSdWxlc1JlcXVlc3QaGS5pcHZzLnYxLkdldFJ1bGVzUmVzcG9uc2USSwoMUmVwbGFjZVJ1bGVzEhwuaXB2cy52MS5SZXBsYWNlUnVsZXNSZXF1ZXN0Gh0uaXB2cy52MS5SZXBsYWNlUnVsZXNSZXNwb25zZRJCCglaZXJvU3RhdHMSGS5pcHZzLnYxLlplcm9TdGF0c1JlcXVlc3QaGi5pcHZzLnYxLlplcm9TdGF0c1Jlc3BvbnNlEj8KCEdldENsb2NrEhguaXB2cy52MS5HZXRDbG9ja1JlcXVlc3QaGS5pcHZzLnYxLkdldENsb2NrUmVzcG9uc2USSwoMQWR2YW5jZUNsb2NrEhwuaXB2cy52MS5BZHZhbmNlQ2xvY2tSZXF1ZXN0Gh0uaXB2cy52MS5BZHZhbmNlQ2xvY2tSZXNwb25zZWIGcHJvdG8z", [file_ipvs_v1_types]);
 
 /**
  * @generated from message ipvs.v1.CreateServiceRequest
  */
-export type CreateServiceRequest = Message<'ipvs.v1.CreateServiceRequest'> & {
+export type CreateServiceRequest = Message<"ipvs.v1.CreateServiceRequest"> & {
   /**
    * @generated from field: ipvs.v1.Service service = 1;
    */
@@ -32,14 +28,13 @@ export type CreateServiceRequest = Message<'ipvs.v1.CreateServiceRequest'> & {
  * Describes the message ipvs.v1.CreateServiceRequest.
  * Use `create(CreateServiceRequestSchema)` to create a new message.
  */
-export const CreateServiceRequestSchema: GenMessage<CreateServiceRequest> =
-  /*@__PURE__*/
+export const CreateServiceRequestSchema: GenMessage<CreateServiceRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 0);
 
 /**
  * @generated from message ipvs.v1.CreateServiceResponse
  */
-export type CreateServiceResponse = Message<'ipvs.v1.CreateServiceResponse'> & {
+export type CreateServiceResponse = Message<"ipvs.v1.CreateServiceResponse"> & {
   /**
    * @generated from field: ipvs.v1.ServiceStatus service = 1;
    */
@@ -50,27 +45,26 @@ export type CreateServiceResponse = Message<'ipvs.v1.CreateServiceResponse'> & {
  * Describes the message ipvs.v1.CreateServiceResponse.
  * Use `create(CreateServiceResponseSchema)` to create a new message.
  */
-export const CreateServiceResponseSchema: GenMessage<CreateServiceResponse> =
-  /*@__PURE__*/
+export const CreateServiceResponseSchema: GenMessage<CreateServiceResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 1);
 
 /**
  * @generated from message ipvs.v1.ListServicesRequest
  */
-export type ListServicesRequest = Message<'ipvs.v1.ListServicesRequest'> & {};
+export type ListServicesRequest = Message<"ipvs.v1.ListServicesRequest"> & {
+};
 
 /**
  * Describes the message ipvs.v1.ListServicesRequest.
  * Use `create(ListServicesRequestSchema)` to create a new message.
  */
-export const ListServicesRequestSchema: GenMessage<ListServicesRequest> =
-  /*@__PURE__*/
+export const ListServicesRequestSchema: GenMessage<ListServicesRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 2);
 
 /**
  * @generated from message ipvs.v1.ListServicesResponse
  */
-export type ListServicesResponse = Message<'ipvs.v1.ListServicesResponse'> & {
+export type ListServicesResponse = Message<"ipvs.v1.ListServicesResponse"> & {
   /**
    * @generated from field: repeated ipvs.v1.ServiceStatus services = 1;
    */
@@ -81,14 +75,13 @@ export type ListServicesResponse = Message<'ipvs.v1.ListServicesResponse'> & {
  * Describes the message ipvs.v1.ListServicesResponse.
  * Use `create(ListServicesResponseSchema)` to create a new message.
  */
-export const ListServicesResponseSchema: GenMessage<ListServicesResponse> =
-  /*@__PURE__*/
+export const ListServicesResponseSchema: GenMessage<ListServicesResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 3);
 
 /**
  * @generated from message ipvs.v1.GetServiceRequest
  */
-export type GetServiceRequest = Message<'ipvs.v1.GetServiceRequest'> & {
+export type GetServiceRequest = Message<"ipvs.v1.GetServiceRequest"> & {
   /**
    * Service key: "tcp:10.0.0.1:80", "udp:[2001:db8::1]:53", "fwm:42", "fwm6:42".
    *
@@ -101,14 +94,13 @@ export type GetServiceRequest = Message<'ipvs.v1.GetServiceRequest'> & {
  * Describes the message ipvs.v1.GetServiceRequest.
  * Use `create(GetServiceRequestSchema)` to create a new message.
  */
-export const GetServiceRequestSchema: GenMessage<GetServiceRequest> =
-  /*@__PURE__*/
+export const GetServiceRequestSchema: GenMessage<GetServiceRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 4);
 
 /**
  * @generated from message ipvs.v1.GetServiceResponse
  */
-export type GetServiceResponse = Message<'ipvs.v1.GetServiceResponse'> & {
+export type GetServiceResponse = Message<"ipvs.v1.GetServiceResponse"> & {
   /**
    * @generated from field: ipvs.v1.ServiceStatus service = 1;
    */
@@ -119,14 +111,13 @@ export type GetServiceResponse = Message<'ipvs.v1.GetServiceResponse'> & {
  * Describes the message ipvs.v1.GetServiceResponse.
  * Use `create(GetServiceResponseSchema)` to create a new message.
  */
-export const GetServiceResponseSchema: GenMessage<GetServiceResponse> =
-  /*@__PURE__*/
+export const GetServiceResponseSchema: GenMessage<GetServiceResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 5);
 
 /**
  * @generated from message ipvs.v1.UpdateServiceRequest
  */
-export type UpdateServiceRequest = Message<'ipvs.v1.UpdateServiceRequest'> & {
+export type UpdateServiceRequest = Message<"ipvs.v1.UpdateServiceRequest"> & {
   /**
    * @generated from field: string key = 1;
    */
@@ -144,14 +135,13 @@ export type UpdateServiceRequest = Message<'ipvs.v1.UpdateServiceRequest'> & {
  * Describes the message ipvs.v1.UpdateServiceRequest.
  * Use `create(UpdateServiceRequestSchema)` to create a new message.
  */
-export const UpdateServiceRequestSchema: GenMessage<UpdateServiceRequest> =
-  /*@__PURE__*/
+export const UpdateServiceRequestSchema: GenMessage<UpdateServiceRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 6);
 
 /**
  * @generated from message ipvs.v1.UpdateServiceResponse
  */
-export type UpdateServiceResponse = Message<'ipvs.v1.UpdateServiceResponse'> & {
+export type UpdateServiceResponse = Message<"ipvs.v1.UpdateServiceResponse"> & {
   /**
    * @generated from field: ipvs.v1.ServiceStatus service = 1;
    */
@@ -162,14 +152,13 @@ export type UpdateServiceResponse = Message<'ipvs.v1.UpdateServiceResponse'> & {
  * Describes the message ipvs.v1.UpdateServiceResponse.
  * Use `create(UpdateServiceResponseSchema)` to create a new message.
  */
-export const UpdateServiceResponseSchema: GenMessage<UpdateServiceResponse> =
-  /*@__PURE__*/
+export const UpdateServiceResponseSchema: GenMessage<UpdateServiceResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 7);
 
 /**
  * @generated from message ipvs.v1.DeleteServiceRequest
  */
-export type DeleteServiceRequest = Message<'ipvs.v1.DeleteServiceRequest'> & {
+export type DeleteServiceRequest = Message<"ipvs.v1.DeleteServiceRequest"> & {
   /**
    * @generated from field: string key = 1;
    */
@@ -180,53 +169,52 @@ export type DeleteServiceRequest = Message<'ipvs.v1.DeleteServiceRequest'> & {
  * Describes the message ipvs.v1.DeleteServiceRequest.
  * Use `create(DeleteServiceRequestSchema)` to create a new message.
  */
-export const DeleteServiceRequestSchema: GenMessage<DeleteServiceRequest> =
-  /*@__PURE__*/
+export const DeleteServiceRequestSchema: GenMessage<DeleteServiceRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 8);
 
 /**
  * @generated from message ipvs.v1.DeleteServiceResponse
  */
-export type DeleteServiceResponse = Message<'ipvs.v1.DeleteServiceResponse'> & {};
+export type DeleteServiceResponse = Message<"ipvs.v1.DeleteServiceResponse"> & {
+};
 
 /**
  * Describes the message ipvs.v1.DeleteServiceResponse.
  * Use `create(DeleteServiceResponseSchema)` to create a new message.
  */
-export const DeleteServiceResponseSchema: GenMessage<DeleteServiceResponse> =
-  /*@__PURE__*/
+export const DeleteServiceResponseSchema: GenMessage<DeleteServiceResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 9);
 
 /**
  * @generated from message ipvs.v1.ClearServicesRequest
  */
-export type ClearServicesRequest = Message<'ipvs.v1.ClearServicesRequest'> & {};
+export type ClearServicesRequest = Message<"ipvs.v1.ClearServicesRequest"> & {
+};
 
 /**
  * Describes the message ipvs.v1.ClearServicesRequest.
  * Use `create(ClearServicesRequestSchema)` to create a new message.
  */
-export const ClearServicesRequestSchema: GenMessage<ClearServicesRequest> =
-  /*@__PURE__*/
+export const ClearServicesRequestSchema: GenMessage<ClearServicesRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 10);
 
 /**
  * @generated from message ipvs.v1.ClearServicesResponse
  */
-export type ClearServicesResponse = Message<'ipvs.v1.ClearServicesResponse'> & {};
+export type ClearServicesResponse = Message<"ipvs.v1.ClearServicesResponse"> & {
+};
 
 /**
  * Describes the message ipvs.v1.ClearServicesResponse.
  * Use `create(ClearServicesResponseSchema)` to create a new message.
  */
-export const ClearServicesResponseSchema: GenMessage<ClearServicesResponse> =
-  /*@__PURE__*/
+export const ClearServicesResponseSchema: GenMessage<ClearServicesResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 11);
 
 /**
  * @generated from message ipvs.v1.CreateDestinationRequest
  */
-export type CreateDestinationRequest = Message<'ipvs.v1.CreateDestinationRequest'> & {
+export type CreateDestinationRequest = Message<"ipvs.v1.CreateDestinationRequest"> & {
   /**
    * @generated from field: string service = 1;
    */
@@ -242,14 +230,13 @@ export type CreateDestinationRequest = Message<'ipvs.v1.CreateDestinationRequest
  * Describes the message ipvs.v1.CreateDestinationRequest.
  * Use `create(CreateDestinationRequestSchema)` to create a new message.
  */
-export const CreateDestinationRequestSchema: GenMessage<CreateDestinationRequest> =
-  /*@__PURE__*/
+export const CreateDestinationRequestSchema: GenMessage<CreateDestinationRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 12);
 
 /**
  * @generated from message ipvs.v1.CreateDestinationResponse
  */
-export type CreateDestinationResponse = Message<'ipvs.v1.CreateDestinationResponse'> & {
+export type CreateDestinationResponse = Message<"ipvs.v1.CreateDestinationResponse"> & {
   /**
    * @generated from field: ipvs.v1.DestinationStatus destination = 1;
    */
@@ -260,14 +247,13 @@ export type CreateDestinationResponse = Message<'ipvs.v1.CreateDestinationRespon
  * Describes the message ipvs.v1.CreateDestinationResponse.
  * Use `create(CreateDestinationResponseSchema)` to create a new message.
  */
-export const CreateDestinationResponseSchema: GenMessage<CreateDestinationResponse> =
-  /*@__PURE__*/
+export const CreateDestinationResponseSchema: GenMessage<CreateDestinationResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 13);
 
 /**
  * @generated from message ipvs.v1.UpdateDestinationRequest
  */
-export type UpdateDestinationRequest = Message<'ipvs.v1.UpdateDestinationRequest'> & {
+export type UpdateDestinationRequest = Message<"ipvs.v1.UpdateDestinationRequest"> & {
   /**
    * @generated from field: string service = 1;
    */
@@ -290,14 +276,13 @@ export type UpdateDestinationRequest = Message<'ipvs.v1.UpdateDestinationRequest
  * Describes the message ipvs.v1.UpdateDestinationRequest.
  * Use `create(UpdateDestinationRequestSchema)` to create a new message.
  */
-export const UpdateDestinationRequestSchema: GenMessage<UpdateDestinationRequest> =
-  /*@__PURE__*/
+export const UpdateDestinationRequestSchema: GenMessage<UpdateDestinationRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 14);
 
 /**
  * @generated from message ipvs.v1.UpdateDestinationResponse
  */
-export type UpdateDestinationResponse = Message<'ipvs.v1.UpdateDestinationResponse'> & {
+export type UpdateDestinationResponse = Message<"ipvs.v1.UpdateDestinationResponse"> & {
   /**
    * @generated from field: ipvs.v1.DestinationStatus destination = 1;
    */
@@ -308,14 +293,13 @@ export type UpdateDestinationResponse = Message<'ipvs.v1.UpdateDestinationRespon
  * Describes the message ipvs.v1.UpdateDestinationResponse.
  * Use `create(UpdateDestinationResponseSchema)` to create a new message.
  */
-export const UpdateDestinationResponseSchema: GenMessage<UpdateDestinationResponse> =
-  /*@__PURE__*/
+export const UpdateDestinationResponseSchema: GenMessage<UpdateDestinationResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 15);
 
 /**
  * @generated from message ipvs.v1.DeleteDestinationRequest
  */
-export type DeleteDestinationRequest = Message<'ipvs.v1.DeleteDestinationRequest'> & {
+export type DeleteDestinationRequest = Message<"ipvs.v1.DeleteDestinationRequest"> & {
   /**
    * @generated from field: string service = 1;
    */
@@ -331,27 +315,26 @@ export type DeleteDestinationRequest = Message<'ipvs.v1.DeleteDestinationRequest
  * Describes the message ipvs.v1.DeleteDestinationRequest.
  * Use `create(DeleteDestinationRequestSchema)` to create a new message.
  */
-export const DeleteDestinationRequestSchema: GenMessage<DeleteDestinationRequest> =
-  /*@__PURE__*/
+export const DeleteDestinationRequestSchema: GenMessage<DeleteDestinationRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 16);
 
 /**
  * @generated from message ipvs.v1.DeleteDestinationResponse
  */
-export type DeleteDestinationResponse = Message<'ipvs.v1.DeleteDestinationResponse'> & {};
+export type DeleteDestinationResponse = Message<"ipvs.v1.DeleteDestinationResponse"> & {
+};
 
 /**
  * Describes the message ipvs.v1.DeleteDestinationResponse.
  * Use `create(DeleteDestinationResponseSchema)` to create a new message.
  */
-export const DeleteDestinationResponseSchema: GenMessage<DeleteDestinationResponse> =
-  /*@__PURE__*/
+export const DeleteDestinationResponseSchema: GenMessage<DeleteDestinationResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 17);
 
 /**
  * @generated from message ipvs.v1.ListConnectionsRequest
  */
-export type ListConnectionsRequest = Message<'ipvs.v1.ListConnectionsRequest'> & {
+export type ListConnectionsRequest = Message<"ipvs.v1.ListConnectionsRequest"> & {
   /**
    * @generated from field: optional string service = 1;
    */
@@ -374,14 +357,13 @@ export type ListConnectionsRequest = Message<'ipvs.v1.ListConnectionsRequest'> &
  * Describes the message ipvs.v1.ListConnectionsRequest.
  * Use `create(ListConnectionsRequestSchema)` to create a new message.
  */
-export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> =
-  /*@__PURE__*/
+export const ListConnectionsRequestSchema: GenMessage<ListConnectionsRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 18);
 
 /**
  * @generated from message ipvs.v1.ListConnectionsResponse
  */
-export type ListConnectionsResponse = Message<'ipvs.v1.ListConnectionsResponse'> & {
+export type ListConnectionsResponse = Message<"ipvs.v1.ListConnectionsResponse"> & {
   /**
    * @generated from field: repeated ipvs.v1.Connection connections = 1;
    */
@@ -392,8 +374,7 @@ export type ListConnectionsResponse = Message<'ipvs.v1.ListConnectionsResponse'>
  * Describes the message ipvs.v1.ListConnectionsResponse.
  * Use `create(ListConnectionsResponseSchema)` to create a new message.
  */
-export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> =
-  /*@__PURE__*/
+export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 19);
 
 /**
@@ -401,7 +382,7 @@ export const ListConnectionsResponseSchema: GenMessage<ListConnectionsResponse> 
  *
  * @generated from message ipvs.v1.Timeouts
  */
-export type Timeouts = Message<'ipvs.v1.Timeouts'> & {
+export type Timeouts = Message<"ipvs.v1.Timeouts"> & {
   /**
    * @generated from field: uint32 tcp = 1;
    */
@@ -422,25 +403,26 @@ export type Timeouts = Message<'ipvs.v1.Timeouts'> & {
  * Describes the message ipvs.v1.Timeouts.
  * Use `create(TimeoutsSchema)` to create a new message.
  */
-export const TimeoutsSchema: GenMessage<Timeouts> = /*@__PURE__*/ messageDesc(file_ipvs_v1_admin, 20);
+export const TimeoutsSchema: GenMessage<Timeouts> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 20);
 
 /**
  * @generated from message ipvs.v1.GetTimeoutsRequest
  */
-export type GetTimeoutsRequest = Message<'ipvs.v1.GetTimeoutsRequest'> & {};
+export type GetTimeoutsRequest = Message<"ipvs.v1.GetTimeoutsRequest"> & {
+};
 
 /**
  * Describes the message ipvs.v1.GetTimeoutsRequest.
  * Use `create(GetTimeoutsRequestSchema)` to create a new message.
  */
-export const GetTimeoutsRequestSchema: GenMessage<GetTimeoutsRequest> =
-  /*@__PURE__*/
+export const GetTimeoutsRequestSchema: GenMessage<GetTimeoutsRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 21);
 
 /**
  * @generated from message ipvs.v1.GetTimeoutsResponse
  */
-export type GetTimeoutsResponse = Message<'ipvs.v1.GetTimeoutsResponse'> & {
+export type GetTimeoutsResponse = Message<"ipvs.v1.GetTimeoutsResponse"> & {
   /**
    * @generated from field: ipvs.v1.Timeouts timeouts = 1;
    */
@@ -451,14 +433,13 @@ export type GetTimeoutsResponse = Message<'ipvs.v1.GetTimeoutsResponse'> & {
  * Describes the message ipvs.v1.GetTimeoutsResponse.
  * Use `create(GetTimeoutsResponseSchema)` to create a new message.
  */
-export const GetTimeoutsResponseSchema: GenMessage<GetTimeoutsResponse> =
-  /*@__PURE__*/
+export const GetTimeoutsResponseSchema: GenMessage<GetTimeoutsResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 22);
 
 /**
  * @generated from message ipvs.v1.SetTimeoutsRequest
  */
-export type SetTimeoutsRequest = Message<'ipvs.v1.SetTimeoutsRequest'> & {
+export type SetTimeoutsRequest = Message<"ipvs.v1.SetTimeoutsRequest"> & {
   /**
    * @generated from field: ipvs.v1.Timeouts timeouts = 1;
    */
@@ -469,14 +450,13 @@ export type SetTimeoutsRequest = Message<'ipvs.v1.SetTimeoutsRequest'> & {
  * Describes the message ipvs.v1.SetTimeoutsRequest.
  * Use `create(SetTimeoutsRequestSchema)` to create a new message.
  */
-export const SetTimeoutsRequestSchema: GenMessage<SetTimeoutsRequest> =
-  /*@__PURE__*/
+export const SetTimeoutsRequestSchema: GenMessage<SetTimeoutsRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 23);
 
 /**
  * @generated from message ipvs.v1.SetTimeoutsResponse
  */
-export type SetTimeoutsResponse = Message<'ipvs.v1.SetTimeoutsResponse'> & {
+export type SetTimeoutsResponse = Message<"ipvs.v1.SetTimeoutsResponse"> & {
   /**
    * @generated from field: ipvs.v1.Timeouts timeouts = 1;
    */
@@ -487,8 +467,7 @@ export type SetTimeoutsResponse = Message<'ipvs.v1.SetTimeoutsResponse'> & {
  * Describes the message ipvs.v1.SetTimeoutsResponse.
  * Use `create(SetTimeoutsResponseSchema)` to create a new message.
  */
-export const SetTimeoutsResponseSchema: GenMessage<SetTimeoutsResponse> =
-  /*@__PURE__*/
+export const SetTimeoutsResponseSchema: GenMessage<SetTimeoutsResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 24);
 
 /**
@@ -496,7 +475,7 @@ export const SetTimeoutsResponseSchema: GenMessage<SetTimeoutsResponse> =
  *
  * @generated from message ipvs.v1.Sysctl
  */
-export type Sysctl = Message<'ipvs.v1.Sysctl'> & {
+export type Sysctl = Message<"ipvs.v1.Sysctl"> & {
   /**
    * @generated from field: optional uint32 expire_quiescent_template = 1 [json_name = "expire_quiescent_template"];
    */
@@ -569,25 +548,26 @@ export type Sysctl = Message<'ipvs.v1.Sysctl'> & {
  * Describes the message ipvs.v1.Sysctl.
  * Use `create(SysctlSchema)` to create a new message.
  */
-export const SysctlSchema: GenMessage<Sysctl> = /*@__PURE__*/ messageDesc(file_ipvs_v1_admin, 25);
+export const SysctlSchema: GenMessage<Sysctl> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 25);
 
 /**
  * @generated from message ipvs.v1.GetSysctlRequest
  */
-export type GetSysctlRequest = Message<'ipvs.v1.GetSysctlRequest'> & {};
+export type GetSysctlRequest = Message<"ipvs.v1.GetSysctlRequest"> & {
+};
 
 /**
  * Describes the message ipvs.v1.GetSysctlRequest.
  * Use `create(GetSysctlRequestSchema)` to create a new message.
  */
-export const GetSysctlRequestSchema: GenMessage<GetSysctlRequest> =
-  /*@__PURE__*/
+export const GetSysctlRequestSchema: GenMessage<GetSysctlRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 26);
 
 /**
  * @generated from message ipvs.v1.GetSysctlResponse
  */
-export type GetSysctlResponse = Message<'ipvs.v1.GetSysctlResponse'> & {
+export type GetSysctlResponse = Message<"ipvs.v1.GetSysctlResponse"> & {
   /**
    * @generated from field: ipvs.v1.Sysctl sysctl = 1;
    */
@@ -598,14 +578,13 @@ export type GetSysctlResponse = Message<'ipvs.v1.GetSysctlResponse'> & {
  * Describes the message ipvs.v1.GetSysctlResponse.
  * Use `create(GetSysctlResponseSchema)` to create a new message.
  */
-export const GetSysctlResponseSchema: GenMessage<GetSysctlResponse> =
-  /*@__PURE__*/
+export const GetSysctlResponseSchema: GenMessage<GetSysctlResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 27);
 
 /**
  * @generated from message ipvs.v1.UpdateSysctlRequest
  */
-export type UpdateSysctlRequest = Message<'ipvs.v1.UpdateSysctlRequest'> & {
+export type UpdateSysctlRequest = Message<"ipvs.v1.UpdateSysctlRequest"> & {
   /**
    * @generated from field: ipvs.v1.Sysctl patch = 1;
    */
@@ -616,14 +595,13 @@ export type UpdateSysctlRequest = Message<'ipvs.v1.UpdateSysctlRequest'> & {
  * Describes the message ipvs.v1.UpdateSysctlRequest.
  * Use `create(UpdateSysctlRequestSchema)` to create a new message.
  */
-export const UpdateSysctlRequestSchema: GenMessage<UpdateSysctlRequest> =
-  /*@__PURE__*/
+export const UpdateSysctlRequestSchema: GenMessage<UpdateSysctlRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 28);
 
 /**
  * @generated from message ipvs.v1.UpdateSysctlResponse
  */
-export type UpdateSysctlResponse = Message<'ipvs.v1.UpdateSysctlResponse'> & {
+export type UpdateSysctlResponse = Message<"ipvs.v1.UpdateSysctlResponse"> & {
   /**
    * @generated from field: ipvs.v1.Sysctl sysctl = 1;
    */
@@ -634,27 +612,26 @@ export type UpdateSysctlResponse = Message<'ipvs.v1.UpdateSysctlResponse'> & {
  * Describes the message ipvs.v1.UpdateSysctlResponse.
  * Use `create(UpdateSysctlResponseSchema)` to create a new message.
  */
-export const UpdateSysctlResponseSchema: GenMessage<UpdateSysctlResponse> =
-  /*@__PURE__*/
+export const UpdateSysctlResponseSchema: GenMessage<UpdateSysctlResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 29);
 
 /**
  * @generated from message ipvs.v1.GetRulesRequest
  */
-export type GetRulesRequest = Message<'ipvs.v1.GetRulesRequest'> & {};
+export type GetRulesRequest = Message<"ipvs.v1.GetRulesRequest"> & {
+};
 
 /**
  * Describes the message ipvs.v1.GetRulesRequest.
  * Use `create(GetRulesRequestSchema)` to create a new message.
  */
-export const GetRulesRequestSchema: GenMessage<GetRulesRequest> =
-  /*@__PURE__*/
+export const GetRulesRequestSchema: GenMessage<GetRulesRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 30);
 
 /**
  * @generated from message ipvs.v1.GetRulesResponse
  */
-export type GetRulesResponse = Message<'ipvs.v1.GetRulesResponse'> & {
+export type GetRulesResponse = Message<"ipvs.v1.GetRulesResponse"> & {
   /**
    * @generated from field: string text = 1;
    */
@@ -665,14 +642,13 @@ export type GetRulesResponse = Message<'ipvs.v1.GetRulesResponse'> & {
  * Describes the message ipvs.v1.GetRulesResponse.
  * Use `create(GetRulesResponseSchema)` to create a new message.
  */
-export const GetRulesResponseSchema: GenMessage<GetRulesResponse> =
-  /*@__PURE__*/
+export const GetRulesResponseSchema: GenMessage<GetRulesResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 31);
 
 /**
  * @generated from message ipvs.v1.ReplaceRulesRequest
  */
-export type ReplaceRulesRequest = Message<'ipvs.v1.ReplaceRulesRequest'> & {
+export type ReplaceRulesRequest = Message<"ipvs.v1.ReplaceRulesRequest"> & {
   /**
    * @generated from field: string text = 1;
    */
@@ -683,14 +659,13 @@ export type ReplaceRulesRequest = Message<'ipvs.v1.ReplaceRulesRequest'> & {
  * Describes the message ipvs.v1.ReplaceRulesRequest.
  * Use `create(ReplaceRulesRequestSchema)` to create a new message.
  */
-export const ReplaceRulesRequestSchema: GenMessage<ReplaceRulesRequest> =
-  /*@__PURE__*/
+export const ReplaceRulesRequestSchema: GenMessage<ReplaceRulesRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 32);
 
 /**
  * @generated from message ipvs.v1.ReplaceRulesResponse
  */
-export type ReplaceRulesResponse = Message<'ipvs.v1.ReplaceRulesResponse'> & {
+export type ReplaceRulesResponse = Message<"ipvs.v1.ReplaceRulesResponse"> & {
   /**
    * @generated from field: uint32 lines_applied = 1;
    */
@@ -701,14 +676,13 @@ export type ReplaceRulesResponse = Message<'ipvs.v1.ReplaceRulesResponse'> & {
  * Describes the message ipvs.v1.ReplaceRulesResponse.
  * Use `create(ReplaceRulesResponseSchema)` to create a new message.
  */
-export const ReplaceRulesResponseSchema: GenMessage<ReplaceRulesResponse> =
-  /*@__PURE__*/
+export const ReplaceRulesResponseSchema: GenMessage<ReplaceRulesResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 33);
 
 /**
  * @generated from message ipvs.v1.ZeroStatsRequest
  */
-export type ZeroStatsRequest = Message<'ipvs.v1.ZeroStatsRequest'> & {
+export type ZeroStatsRequest = Message<"ipvs.v1.ZeroStatsRequest"> & {
   /**
    * @generated from field: optional string service = 1;
    */
@@ -719,40 +693,39 @@ export type ZeroStatsRequest = Message<'ipvs.v1.ZeroStatsRequest'> & {
  * Describes the message ipvs.v1.ZeroStatsRequest.
  * Use `create(ZeroStatsRequestSchema)` to create a new message.
  */
-export const ZeroStatsRequestSchema: GenMessage<ZeroStatsRequest> =
-  /*@__PURE__*/
+export const ZeroStatsRequestSchema: GenMessage<ZeroStatsRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 34);
 
 /**
  * @generated from message ipvs.v1.ZeroStatsResponse
  */
-export type ZeroStatsResponse = Message<'ipvs.v1.ZeroStatsResponse'> & {};
+export type ZeroStatsResponse = Message<"ipvs.v1.ZeroStatsResponse"> & {
+};
 
 /**
  * Describes the message ipvs.v1.ZeroStatsResponse.
  * Use `create(ZeroStatsResponseSchema)` to create a new message.
  */
-export const ZeroStatsResponseSchema: GenMessage<ZeroStatsResponse> =
-  /*@__PURE__*/
+export const ZeroStatsResponseSchema: GenMessage<ZeroStatsResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 35);
 
 /**
  * @generated from message ipvs.v1.GetClockRequest
  */
-export type GetClockRequest = Message<'ipvs.v1.GetClockRequest'> & {};
+export type GetClockRequest = Message<"ipvs.v1.GetClockRequest"> & {
+};
 
 /**
  * Describes the message ipvs.v1.GetClockRequest.
  * Use `create(GetClockRequestSchema)` to create a new message.
  */
-export const GetClockRequestSchema: GenMessage<GetClockRequest> =
-  /*@__PURE__*/
+export const GetClockRequestSchema: GenMessage<GetClockRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 36);
 
 /**
  * @generated from message ipvs.v1.GetClockResponse
  */
-export type GetClockResponse = Message<'ipvs.v1.GetClockResponse'> & {
+export type GetClockResponse = Message<"ipvs.v1.GetClockResponse"> & {
   /**
    * @generated from field: uint64 now_ms = 1;
    */
@@ -763,14 +736,13 @@ export type GetClockResponse = Message<'ipvs.v1.GetClockResponse'> & {
  * Describes the message ipvs.v1.GetClockResponse.
  * Use `create(GetClockResponseSchema)` to create a new message.
  */
-export const GetClockResponseSchema: GenMessage<GetClockResponse> =
-  /*@__PURE__*/
+export const GetClockResponseSchema: GenMessage<GetClockResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 37);
 
 /**
  * @generated from message ipvs.v1.AdvanceClockRequest
  */
-export type AdvanceClockRequest = Message<'ipvs.v1.AdvanceClockRequest'> & {
+export type AdvanceClockRequest = Message<"ipvs.v1.AdvanceClockRequest"> & {
   /**
    * @generated from field: double seconds = 1;
    */
@@ -781,14 +753,13 @@ export type AdvanceClockRequest = Message<'ipvs.v1.AdvanceClockRequest'> & {
  * Describes the message ipvs.v1.AdvanceClockRequest.
  * Use `create(AdvanceClockRequestSchema)` to create a new message.
  */
-export const AdvanceClockRequestSchema: GenMessage<AdvanceClockRequest> =
-  /*@__PURE__*/
+export const AdvanceClockRequestSchema: GenMessage<AdvanceClockRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 38);
 
 /**
  * @generated from message ipvs.v1.AdvanceClockResponse
  */
-export type AdvanceClockResponse = Message<'ipvs.v1.AdvanceClockResponse'> & {
+export type AdvanceClockResponse = Message<"ipvs.v1.AdvanceClockResponse"> & {
   /**
    * @generated from field: uint64 now_ms = 1;
    */
@@ -799,8 +770,7 @@ export type AdvanceClockResponse = Message<'ipvs.v1.AdvanceClockResponse'> & {
  * Describes the message ipvs.v1.AdvanceClockResponse.
  * Use `create(AdvanceClockResponseSchema)` to create a new message.
  */
-export const AdvanceClockResponseSchema: GenMessage<AdvanceClockResponse> =
-  /*@__PURE__*/
+export const AdvanceClockResponseSchema: GenMessage<AdvanceClockResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_admin, 39);
 
 /**
@@ -813,158 +783,160 @@ export const Admin: GenService<{
    * @generated from rpc ipvs.v1.Admin.CreateService
    */
   createService: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof CreateServiceRequestSchema;
     output: typeof CreateServiceResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.ListServices
    */
   listServices: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof ListServicesRequestSchema;
     output: typeof ListServicesResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.GetService
    */
   getService: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof GetServiceRequestSchema;
     output: typeof GetServiceResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.UpdateService
    */
   updateService: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof UpdateServiceRequestSchema;
     output: typeof UpdateServiceResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.DeleteService
    */
   deleteService: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof DeleteServiceRequestSchema;
     output: typeof DeleteServiceResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.ClearServices
    */
   clearServices: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof ClearServicesRequestSchema;
     output: typeof ClearServicesResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.CreateDestination
    */
   createDestination: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof CreateDestinationRequestSchema;
     output: typeof CreateDestinationResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.UpdateDestination
    */
   updateDestination: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof UpdateDestinationRequestSchema;
     output: typeof UpdateDestinationResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.DeleteDestination
    */
   deleteDestination: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof DeleteDestinationRequestSchema;
     output: typeof DeleteDestinationResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.ListConnections
    */
   listConnections: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof ListConnectionsRequestSchema;
     output: typeof ListConnectionsResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.GetTimeouts
    */
   getTimeouts: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof GetTimeoutsRequestSchema;
     output: typeof GetTimeoutsResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.SetTimeouts
    */
   setTimeouts: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof SetTimeoutsRequestSchema;
     output: typeof SetTimeoutsResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.GetSysctl
    */
   getSysctl: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof GetSysctlRequestSchema;
     output: typeof GetSysctlResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.UpdateSysctl
    */
   updateSysctl: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof UpdateSysctlRequestSchema;
     output: typeof UpdateSysctlResponseSchema;
-  };
+  },
   /**
    * ipvsadm-save -n text.
    *
    * @generated from rpc ipvs.v1.Admin.GetRules
    */
   getRules: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof GetRulesRequestSchema;
     output: typeof GetRulesResponseSchema;
-  };
+  },
   /**
    * ipvsadm-restore: applies lines in order, stops at the first error.
    *
    * @generated from rpc ipvs.v1.Admin.ReplaceRules
    */
   replaceRules: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof ReplaceRulesRequestSchema;
     output: typeof ReplaceRulesResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.ZeroStats
    */
   zeroStats: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof ZeroStatsRequestSchema;
     output: typeof ZeroStatsResponseSchema;
-  };
+  },
   /**
    * The manual clock (IPVS_CLOCK=manual); NOT_FOUND otherwise.
    *
    * @generated from rpc ipvs.v1.Admin.GetClock
    */
   getClock: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof GetClockRequestSchema;
     output: typeof GetClockResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Admin.AdvanceClock
    */
   advanceClock: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof AdvanceClockRequestSchema;
     output: typeof AdvanceClockResponseSchema;
-  };
-}> = /*@__PURE__*/ serviceDesc(file_ipvs_v1_admin, 0);
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_ipvs_v1_admin, 0);
+

@@ -2,26 +2,22 @@
 // @generated from file ipvs/v1/scheduler.proto (package ipvs.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from '@bufbuild/protobuf/codegenv2';
-import { fileDesc, messageDesc, serviceDesc } from '@bufbuild/protobuf/codegenv2';
-import type { Connection } from './types_pb.js';
-import { file_ipvs_v1_types } from './types_pb.js';
-import type { Message } from '@bufbuild/protobuf';
+import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Connection } from "./types_pb.js";
+import { file_ipvs_v1_types } from "./types_pb.js";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ipvs/v1/scheduler.proto.
  */
-export const file_ipvs_v1_scheduler: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    'ChdpcHZzL3YxL3NjaGVkdWxlci5wcm90bxIHaXB2cy52MSLDAgoPU2NoZWR1bGVSZXF1ZXN0EhUKCHByb3RvY29sGAEgASgJSACIAQESDgoGY2xpZW50GAIgASgJEhQKB3ZpcnR1YWwYAyABKAlIAYgBARIUCgdzZXJ2aWNlGAQgASgJSAKIAQESEwoGZndtYXJrGAUgASgNSAOIAQESFAoHY2FsbF9pZBgGIAEoCUgEiAEBEhcKCnJlcXVlc3RfaWQYByABKAlIBYgBARIaCg1pbml0aWFsX3N0YXRlGAggASgJSAaIAQESFAoHZXhwbGFpbhgJIAEoCEgHiAEBQgsKCV9wcm90b2NvbEIKCghfdmlydHVhbEIKCghfc2VydmljZUIJCgdfZndtYXJrQgoKCF9jYWxsX2lkQg0KC19yZXF1ZXN0X2lkQhAKDl9pbml0aWFsX3N0YXRlQgoKCF9leHBsYWluIscBCglDYW5kaWRhdGUSEwoLZGVzdGluYXRpb24YASABKAkSDgoGd2VpZ2h0GAIgASgNEhQKDGFjdGl2ZV9jb25ucxgDIAEoDRIWCg5pbmFjdGl2ZV9jb25ucxgEIAEoDRISCgpvdmVybG9hZGVkGAUgASgIEhEKCWF2YWlsYWJsZRgGIAEoCBITCgZtZXRyaWMYByABKAlIAIgBARIUCgdza2lwcGVkGAggASgJSAGIAQFCCQoHX21ldHJpY0IKCghfc2tpcHBlZCKrAQoLRXhwbGFuYXRpb24SEQoJc2NoZWR1bGVyGAEgASgJEg4KBmxvb2t1cBgCIAEoCRIQCgh0ZW1wbGF0ZRgDIAEoCRIQCghleGlzdGluZxgEIAEoCRImCgpjYW5kaWRhdGVzGAUgAygLMhIuaXB2cy52MS5DYW5kaWRhdGUSEwoGY2hvc2VuGAYgASgJSACIAQESDQoFbm90ZXMYByADKAlCCQoHX2Nob3NlbiLsAQoQU2NoZWR1bGVSZXNwb25zZRIPCgdzZXJ2aWNlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg8KB2ZvcndhcmQYAyABKAkSEgoKY29ubmVjdGlvbhgEIAEoCRISCgpwZXJzaXN0ZW50GAUgASgIEhUKCHRlbXBsYXRlGAYgASgJSACIAQESDgoGcmV1c2VkGAcgASgIEg0KBXN0YXRlGAggASgJEioKB2V4cGxhaW4YCSABKAsyFC5pcHZzLnYxLkV4cGxhbmF0aW9uSAGIAQFCCwoJX3RlbXBsYXRlQgoKCF9leHBsYWluIisKCFRjcEV2ZW50EhEKCWRpcmVjdGlvbhgBIAEoCRIMCgRmbGFnGAIgASgJIv0BChBDb25uZWN0aW9uVXBkYXRlEhIKBXN0YXRlGAEgASgJSACIAQESJQoFZXZlbnQYAiABKAsyES5pcHZzLnYxLlRjcEV2ZW50SAGIAQESFwoKaW5fcGFja2V0cxgDIAEoBEgCiAEBEhgKC291dF9wYWNrZXRzGAQgASgESAOIAQESFQoIaW5fYnl0ZXMYBSABKARIBIgBARIWCglvdXRfYnl0ZXMYBiABKARIBYgBAUIICgZfc3RhdGVCCAoGX2V2ZW50Qg0KC19pbl9wYWNrZXRzQg4KDF9vdXRfcGFja2V0c0ILCglfaW5fYnl0ZXNCDAoKX291dF9ieXRlcyJYChdVcGRhdGVDb25uZWN0aW9uUmVxdWVzdBISCgpjb25uZWN0aW9uGAEgASgJEikKBnVwZGF0ZRgCIAEoCzIZLmlwdnMudjEuQ29ubmVjdGlvblVwZGF0ZSJDChhVcGRhdGVDb25uZWN0aW9uUmVzcG9uc2USJwoKY29ubmVjdGlvbhgBIAEoCzITLmlwdnMudjEuQ29ubmVjdGlvbiIsChZDbG9zZUNvbm5lY3Rpb25SZXF1ZXN0EhIKCmNvbm5lY3Rpb24YASABKAkiGQoXQ2xvc2VDb25uZWN0aW9uUmVzcG9uc2UiqgIKC0JhdGNoVXBkYXRlEhIKCmNvbm5lY3Rpb24YASABKAkSEgoFY2xvc2UYAiABKAhIAIgBARISCgVzdGF0ZRgDIAEoCUgBiAEBEiUKBWV2ZW50GAQgASgLMhEuaXB2cy52MS5UY3BFdmVudEgCiAEBEhcKCmluX3BhY2tldHMYBSABKARIA4gBARIYCgtvdXRfcGFja2V0cxgGIAEoBEgEiAEBEhUKCGluX2J5dGVzGAcgASgESAWIAQESFgoJb3V0X2J5dGVzGAggASgESAaIAQFCCAoGX2Nsb3NlQggKBl9zdGF0ZUIICgZfZXZlbnRCDQoLX2luX3BhY2tldHNCDgoMX291dF9wYWNrZXRzQgsKCV9pbl9ieXRlc0IMCgpfb3V0X2J5dGVzIkEKGFJlcG9ydENvbm5lY3Rpb25zUmVxdWVzdBIlCgd1cGRhdGVzGAEgAygLMhQuaXB2cy52MS5CYXRjaFVwZGF0ZSIsCgtFcnJvckRldGFpbBIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkilgEKC0JhdGNoUmVzdWx0EhIKCmNvbm5lY3Rpb24YASABKAkSCgoCb2sYAiABKAgSKAoGcmVzdWx0GAMgASgLMhMuaXB2cy52MS5Db25uZWN0aW9uSACIAQESKAoFZXJyb3IYBCABKAsyFC5pcHZzLnYxLkVycm9yRGV0YWlsSAGIAQFCCQoHX3Jlc3VsdEIICgZfZXJyb3IiQgoZUmVwb3J0Q29ubmVjdGlvbnNSZXNwb25zZRIlCgdyZXN1bHRzGAEgAygLMhQuaXB2cy52MS5CYXRjaFJlc3VsdCJPChVTY2hlZHVsZVN0cmVhbVJlcXVlc3QSCwoDdGFnGAEgASgJEikKB3JlcXVlc3QYAiABKAsyGC5pcHZzLnYxLlNjaGVkdWxlUmVxdWVzdCKYAQoWU2NoZWR1bGVTdHJlYW1SZXNwb25zZRILCgN0YWcYASABKAkSMAoIcmVzcG9uc2UYAiABKAsyGS5pcHZzLnYxLlNjaGVkdWxlUmVzcG9uc2VIAIgBARIoCgVlcnJvchgDIAEoCzIULmlwdnMudjEuRXJyb3JEZXRhaWxIAYgBAUILCglfcmVzcG9uc2VCCAoGX2Vycm9yMq4DCglTY2hlZHVsZXISPwoIU2NoZWR1bGUSGC5pcHZzLnYxLlNjaGVkdWxlUmVxdWVzdBoZLmlwdnMudjEuU2NoZWR1bGVSZXNwb25zZRJXChBVcGRhdGVDb25uZWN0aW9uEiAuaXB2cy52MS5VcGRhdGVDb25uZWN0aW9uUmVxdWVzdBohLmlwdnMudjEuVXBkYXRlQ29ubmVjdGlvblJlc3BvbnNlElQKD0Nsb3NlQ29ubmVjdGlvbhIfLmlwdnMudjEuQ2xvc2VDb25uZWN0aW9uUmVxdWVzdBogLmlwdnMudjEuQ2xvc2VDb25uZWN0aW9uUmVzcG9uc2USWgoRUmVwb3J0Q29ubmVjdGlvbnMSIS5pcHZzLnYxLlJlcG9ydENvbm5lY3Rpb25zUmVxdWVzdBoiLmlwdnMudjEuUmVwb3J0Q29ubmVjdGlvbnNSZXNwb25zZRJVCg5TY2hlZHVsZVN0cmVhbRIeLmlwdnMudjEuU2NoZWR1bGVTdHJlYW1SZXF1ZXN0Gh8uaXB2cy52MS5TY2hlZHVsZVN0cmVhbVJlc3BvbnNlKAEwAWIGcHJvdG8z',
-    [file_ipvs_v1_types],
-  );
+export const file_ipvs_v1_scheduler: GenFile = /*@__PURE__*/
+  fileDesc("ChdpcHZzL3YxL3NjaGVkdWxlci5wcm90bxIHaXB2cy52MSLDAgoPU2NoZWR1bGVSZXF1ZXN0EhUKCHByb3RvY29sGAEgASgJSACIAQESDgoGY2xpZW50GAIgASgJEhQKB3ZpcnR1YWwYAyABKAlIAYgBARIUCgdzZXJ2aWNlGAQgASgJSAKIAQESEwoGZndtYXJrGAUgASgNSAOIAQESFAoHY2FsbF9pZBgGIAEoCUgEiAEBEhcKCnJlcXVlc3RfaWQYByABKAlIBYgBARIaCg1pbml0aWFsX3N0YXRlGAggASgJSAaIAQESFAoHZXhwbGFpbhgJIAEoCEgHiAEBQgsKCV9wcm90b2NvbEIKCghfdmlydHVhbEIKCghfc2VydmljZUIJCgdfZndtYXJrQgoKCF9jYWxsX2lkQg0KC19yZXF1ZXN0X2lkQhAKDl9pbml0aWFsX3N0YXRlQgoKCF9leHBsYWluIscBCglDYW5kaWRhdGUSEwoLZGVzdGluYXRpb24YASABKAkSDgoGd2VpZ2h0GAIgASgNEhQKDGFjdGl2ZV9jb25ucxgDIAEoDRIWCg5pbmFjdGl2ZV9jb25ucxgEIAEoDRISCgpvdmVybG9hZGVkGAUgASgIEhEKCWF2YWlsYWJsZRgGIAEoCBITCgZtZXRyaWMYByABKAlIAIgBARIUCgdza2lwcGVkGAggASgJSAGIAQFCCQoHX21ldHJpY0IKCghfc2tpcHBlZCKrAQoLRXhwbGFuYXRpb24SEQoJc2NoZWR1bGVyGAEgASgJEg4KBmxvb2t1cBgCIAEoCRIQCgh0ZW1wbGF0ZRgDIAEoCRIQCghleGlzdGluZxgEIAEoCRImCgpjYW5kaWRhdGVzGAUgAygLMhIuaXB2cy52MS5DYW5kaWRhdGUSEwoGY2hvc2VuGAYgASgJSACIAQESDQoFbm90ZXMYByADKAlCCQoHX2Nob3NlbiLsAQoQU2NoZWR1bGVSZXNwb25zZRIPCgdzZXJ2aWNlGAEgASgJEhMKC2Rlc3RpbmF0aW9uGAIgASgJEg8KB2ZvcndhcmQYAyABKAkSEgoKY29ubmVjdGlvbhgEIAEoCRISCgpwZXJzaXN0ZW50GAUgASgIEhUKCHRlbXBsYXRlGAYgASgJSACIAQESDgoGcmV1c2VkGAcgASgIEg0KBXN0YXRlGAggASgJEioKB2V4cGxhaW4YCSABKAsyFC5pcHZzLnYxLkV4cGxhbmF0aW9uSAGIAQFCCwoJX3RlbXBsYXRlQgoKCF9leHBsYWluIisKCFRjcEV2ZW50EhEKCWRpcmVjdGlvbhgBIAEoCRIMCgRmbGFnGAIgASgJIv0BChBDb25uZWN0aW9uVXBkYXRlEhIKBXN0YXRlGAEgASgJSACIAQESJQoFZXZlbnQYAiABKAsyES5pcHZzLnYxLlRjcEV2ZW50SAGIAQESFwoKaW5fcGFja2V0cxgDIAEoBEgCiAEBEhgKC291dF9wYWNrZXRzGAQgASgESAOIAQESFQoIaW5fYnl0ZXMYBSABKARIBIgBARIWCglvdXRfYnl0ZXMYBiABKARIBYgBAUIICgZfc3RhdGVCCAoGX2V2ZW50Qg0KC19pbl9wYWNrZXRzQg4KDF9vdXRfcGFja2V0c0ILCglfaW5fYnl0ZXNCDAoKX291dF9ieXRlcyJYChdVcGRhdGVDb25uZWN0aW9uUmVxdWVzdBISCgpjb25uZWN0aW9uGAEgASgJEikKBnVwZGF0ZRgCIAEoCzIZLmlwdnMudjEuQ29ubmVjdGlvblVwZGF0ZSJDChhVcGRhdGVDb25uZWN0aW9uUmVzcG9uc2USJwoKY29ubmVjdGlvbhgBIAEoCzITLmlwdnMudjEuQ29ubmVjdGlvbiIsChZDbG9zZUNvbm5lY3Rpb25SZXF1ZXN0EhIKCmNvbm5lY3Rpb24YASABKAkiGQoXQ2xvc2VDb25uZWN0aW9uUmVzcG9uc2UiqgIKC0JhdGNoVXBkYXRlEhIKCmNvbm5lY3Rpb24YASABKAkSEgoFY2xvc2UYAiABKAhIAIgBARISCgVzdGF0ZRgDIAEoCUgBiAEBEiUKBWV2ZW50GAQgASgLMhEuaXB2cy52MS5UY3BFdmVudEgCiAEBEhcKCmluX3BhY2tldHMYBSABKARIA4gBARIYCgtvdXRfcGFja2V0cxgGIAEoBEgEiAEBEhUKCGluX2J5dGVzGAcgASgESAWIAQESFgoJb3V0X2J5dGVzGAggASgESAaIAQFCCAoGX2Nsb3NlQggKBl9zdGF0ZUIICgZfZXZlbnRCDQoLX2luX3BhY2tldHNCDgoMX291dF9wYWNrZXRzQgsKCV9pbl9ieXRlc0IMCgpfb3V0X2J5dGVzIkEKGFJlcG9ydENvbm5lY3Rpb25zUmVxdWVzdBIlCgd1cGRhdGVzGAEgAygLMhQuaXB2cy52MS5CYXRjaFVwZGF0ZSIsCgtFcnJvckRldGFpbBIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkilgEKC0JhdGNoUmVzdWx0EhIKCmNvbm5lY3Rpb24YASABKAkSCgoCb2sYAiABKAgSKAoGcmVzdWx0GAMgASgLMhMuaXB2cy52MS5Db25uZWN0aW9uSACIAQESKAoFZXJyb3IYBCABKAsyFC5pcHZzLnYxLkVycm9yRGV0YWlsSAGIAQFCCQoHX3Jlc3VsdEIICgZfZXJyb3IiQgoZUmVwb3J0Q29ubmVjdGlvbnNSZXNwb25zZRIlCgdyZXN1bHRzGAEgAygLMhQuaXB2cy52MS5CYXRjaFJlc3VsdCJPChVTY2hlZHVsZVN0cmVhbVJlcXVlc3QSCwoDdGFnGAEgASgJEikKB3JlcXVlc3QYAiABKAsyGC5pcHZzLnYxLlNjaGVkdWxlUmVxdWVzdCKYAQoWU2NoZWR1bGVTdHJlYW1SZXNwb25zZRILCgN0YWcYASABKAkSMAoIcmVzcG9uc2UYAiABKAsyGS5pcHZzLnYxLlNjaGVkdWxlUmVzcG9uc2VIAIgBARIoCgVlcnJvchgDIAEoCzIULmlwdnMudjEuRXJyb3JEZXRhaWxIAYgBAUILCglfcmVzcG9uc2VCCAoGX2Vycm9yMq4DCglTY2hlZHVsZXISPwoIU2NoZWR1bGUSGC5pcHZzLnYxLlNjaGVkdWxlUmVxdWVzdBoZLmlwdnMudjEuU2NoZWR1bGVSZXNwb25zZRJXChBVcGRhdGVDb25uZWN0aW9uEiAuaXB2cy52MS5VcGRhdGVDb25uZWN0aW9uUmVxdWVzdBohLmlwdnMudjEuVXBkYXRlQ29ubmVjdGlvblJlc3BvbnNlElQKD0Nsb3NlQ29ubmVjdGlvbhIfLmlwdnMudjEuQ2xvc2VDb25uZWN0aW9uUmVxdWVzdBogLmlwdnMudjEuQ2xvc2VDb25uZWN0aW9uUmVzcG9uc2USWgoRUmVwb3J0Q29ubmVjdGlvbnMSIS5pcHZzLnYxLlJlcG9ydENvbm5lY3Rpb25zUmVxdWVzdBoiLmlwdnMudjEuUmVwb3J0Q29ubmVjdGlvbnNSZXNwb25zZRJVCg5TY2hlZHVsZVN0cmVhbRIeLmlwdnMudjEuU2NoZWR1bGVTdHJlYW1SZXF1ZXN0Gh8uaXB2cy52MS5TY2hlZHVsZVN0cmVhbVJlc3BvbnNlKAEwAWIGcHJvdG8z", [file_ipvs_v1_types]);
 
 /**
  * @generated from message ipvs.v1.ScheduleRequest
  */
-export type ScheduleRequest = Message<'ipvs.v1.ScheduleRequest'> & {
+export type ScheduleRequest = Message<"ipvs.v1.ScheduleRequest"> & {
   /**
    * @generated from field: optional string protocol = 1;
    */
@@ -72,14 +68,13 @@ export type ScheduleRequest = Message<'ipvs.v1.ScheduleRequest'> & {
  * Describes the message ipvs.v1.ScheduleRequest.
  * Use `create(ScheduleRequestSchema)` to create a new message.
  */
-export const ScheduleRequestSchema: GenMessage<ScheduleRequest> =
-  /*@__PURE__*/
+export const ScheduleRequestSchema: GenMessage<ScheduleRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 0);
 
 /**
  * @generated from message ipvs.v1.Candidate
  */
-export type Candidate = Message<'ipvs.v1.Candidate'> & {
+export type Candidate = Message<"ipvs.v1.Candidate"> & {
   /**
    * @generated from field: string destination = 1;
    */
@@ -125,12 +120,13 @@ export type Candidate = Message<'ipvs.v1.Candidate'> & {
  * Describes the message ipvs.v1.Candidate.
  * Use `create(CandidateSchema)` to create a new message.
  */
-export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/ messageDesc(file_ipvs_v1_scheduler, 1);
+export const CandidateSchema: GenMessage<Candidate> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_scheduler, 1);
 
 /**
  * @generated from message ipvs.v1.Explanation
  */
-export type Explanation = Message<'ipvs.v1.Explanation'> & {
+export type Explanation = Message<"ipvs.v1.Explanation"> & {
   /**
    * @generated from field: string scheduler = 1;
    */
@@ -171,14 +167,13 @@ export type Explanation = Message<'ipvs.v1.Explanation'> & {
  * Describes the message ipvs.v1.Explanation.
  * Use `create(ExplanationSchema)` to create a new message.
  */
-export const ExplanationSchema: GenMessage<Explanation> =
-  /*@__PURE__*/
+export const ExplanationSchema: GenMessage<Explanation> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 2);
 
 /**
  * @generated from message ipvs.v1.ScheduleResponse
  */
-export type ScheduleResponse = Message<'ipvs.v1.ScheduleResponse'> & {
+export type ScheduleResponse = Message<"ipvs.v1.ScheduleResponse"> & {
   /**
    * @generated from field: string service = 1;
    */
@@ -229,14 +224,13 @@ export type ScheduleResponse = Message<'ipvs.v1.ScheduleResponse'> & {
  * Describes the message ipvs.v1.ScheduleResponse.
  * Use `create(ScheduleResponseSchema)` to create a new message.
  */
-export const ScheduleResponseSchema: GenMessage<ScheduleResponse> =
-  /*@__PURE__*/
+export const ScheduleResponseSchema: GenMessage<ScheduleResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 3);
 
 /**
  * @generated from message ipvs.v1.TcpEvent
  */
-export type TcpEvent = Message<'ipvs.v1.TcpEvent'> & {
+export type TcpEvent = Message<"ipvs.v1.TcpEvent"> & {
   /**
    * "in", "out" or "in-only".
    *
@@ -256,12 +250,13 @@ export type TcpEvent = Message<'ipvs.v1.TcpEvent'> & {
  * Describes the message ipvs.v1.TcpEvent.
  * Use `create(TcpEventSchema)` to create a new message.
  */
-export const TcpEventSchema: GenMessage<TcpEvent> = /*@__PURE__*/ messageDesc(file_ipvs_v1_scheduler, 4);
+export const TcpEventSchema: GenMessage<TcpEvent> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_scheduler, 4);
 
 /**
  * @generated from message ipvs.v1.ConnectionUpdate
  */
-export type ConnectionUpdate = Message<'ipvs.v1.ConnectionUpdate'> & {
+export type ConnectionUpdate = Message<"ipvs.v1.ConnectionUpdate"> & {
   /**
    * @generated from field: optional string state = 1;
    */
@@ -297,14 +292,13 @@ export type ConnectionUpdate = Message<'ipvs.v1.ConnectionUpdate'> & {
  * Describes the message ipvs.v1.ConnectionUpdate.
  * Use `create(ConnectionUpdateSchema)` to create a new message.
  */
-export const ConnectionUpdateSchema: GenMessage<ConnectionUpdate> =
-  /*@__PURE__*/
+export const ConnectionUpdateSchema: GenMessage<ConnectionUpdate> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 5);
 
 /**
  * @generated from message ipvs.v1.UpdateConnectionRequest
  */
-export type UpdateConnectionRequest = Message<'ipvs.v1.UpdateConnectionRequest'> & {
+export type UpdateConnectionRequest = Message<"ipvs.v1.UpdateConnectionRequest"> & {
   /**
    * @generated from field: string connection = 1;
    */
@@ -320,14 +314,13 @@ export type UpdateConnectionRequest = Message<'ipvs.v1.UpdateConnectionRequest'>
  * Describes the message ipvs.v1.UpdateConnectionRequest.
  * Use `create(UpdateConnectionRequestSchema)` to create a new message.
  */
-export const UpdateConnectionRequestSchema: GenMessage<UpdateConnectionRequest> =
-  /*@__PURE__*/
+export const UpdateConnectionRequestSchema: GenMessage<UpdateConnectionRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 6);
 
 /**
  * @generated from message ipvs.v1.UpdateConnectionResponse
  */
-export type UpdateConnectionResponse = Message<'ipvs.v1.UpdateConnectionResponse'> & {
+export type UpdateConnectionResponse = Message<"ipvs.v1.UpdateConnectionResponse"> & {
   /**
    * @generated from field: ipvs.v1.Connection connection = 1;
    */
@@ -338,14 +331,13 @@ export type UpdateConnectionResponse = Message<'ipvs.v1.UpdateConnectionResponse
  * Describes the message ipvs.v1.UpdateConnectionResponse.
  * Use `create(UpdateConnectionResponseSchema)` to create a new message.
  */
-export const UpdateConnectionResponseSchema: GenMessage<UpdateConnectionResponse> =
-  /*@__PURE__*/
+export const UpdateConnectionResponseSchema: GenMessage<UpdateConnectionResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 7);
 
 /**
  * @generated from message ipvs.v1.CloseConnectionRequest
  */
-export type CloseConnectionRequest = Message<'ipvs.v1.CloseConnectionRequest'> & {
+export type CloseConnectionRequest = Message<"ipvs.v1.CloseConnectionRequest"> & {
   /**
    * @generated from field: string connection = 1;
    */
@@ -356,27 +348,26 @@ export type CloseConnectionRequest = Message<'ipvs.v1.CloseConnectionRequest'> &
  * Describes the message ipvs.v1.CloseConnectionRequest.
  * Use `create(CloseConnectionRequestSchema)` to create a new message.
  */
-export const CloseConnectionRequestSchema: GenMessage<CloseConnectionRequest> =
-  /*@__PURE__*/
+export const CloseConnectionRequestSchema: GenMessage<CloseConnectionRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 8);
 
 /**
  * @generated from message ipvs.v1.CloseConnectionResponse
  */
-export type CloseConnectionResponse = Message<'ipvs.v1.CloseConnectionResponse'> & {};
+export type CloseConnectionResponse = Message<"ipvs.v1.CloseConnectionResponse"> & {
+};
 
 /**
  * Describes the message ipvs.v1.CloseConnectionResponse.
  * Use `create(CloseConnectionResponseSchema)` to create a new message.
  */
-export const CloseConnectionResponseSchema: GenMessage<CloseConnectionResponse> =
-  /*@__PURE__*/
+export const CloseConnectionResponseSchema: GenMessage<CloseConnectionResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 9);
 
 /**
  * @generated from message ipvs.v1.BatchUpdate
  */
-export type BatchUpdate = Message<'ipvs.v1.BatchUpdate'> & {
+export type BatchUpdate = Message<"ipvs.v1.BatchUpdate"> & {
   /**
    * @generated from field: string connection = 1;
    */
@@ -422,14 +413,13 @@ export type BatchUpdate = Message<'ipvs.v1.BatchUpdate'> & {
  * Describes the message ipvs.v1.BatchUpdate.
  * Use `create(BatchUpdateSchema)` to create a new message.
  */
-export const BatchUpdateSchema: GenMessage<BatchUpdate> =
-  /*@__PURE__*/
+export const BatchUpdateSchema: GenMessage<BatchUpdate> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 10);
 
 /**
  * @generated from message ipvs.v1.ReportConnectionsRequest
  */
-export type ReportConnectionsRequest = Message<'ipvs.v1.ReportConnectionsRequest'> & {
+export type ReportConnectionsRequest = Message<"ipvs.v1.ReportConnectionsRequest"> & {
   /**
    * @generated from field: repeated ipvs.v1.BatchUpdate updates = 1;
    */
@@ -440,14 +430,13 @@ export type ReportConnectionsRequest = Message<'ipvs.v1.ReportConnectionsRequest
  * Describes the message ipvs.v1.ReportConnectionsRequest.
  * Use `create(ReportConnectionsRequestSchema)` to create a new message.
  */
-export const ReportConnectionsRequestSchema: GenMessage<ReportConnectionsRequest> =
-  /*@__PURE__*/
+export const ReportConnectionsRequestSchema: GenMessage<ReportConnectionsRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 11);
 
 /**
  * @generated from message ipvs.v1.ErrorDetail
  */
-export type ErrorDetail = Message<'ipvs.v1.ErrorDetail'> & {
+export type ErrorDetail = Message<"ipvs.v1.ErrorDetail"> & {
   /**
    * @generated from field: string code = 1;
    */
@@ -463,14 +452,13 @@ export type ErrorDetail = Message<'ipvs.v1.ErrorDetail'> & {
  * Describes the message ipvs.v1.ErrorDetail.
  * Use `create(ErrorDetailSchema)` to create a new message.
  */
-export const ErrorDetailSchema: GenMessage<ErrorDetail> =
-  /*@__PURE__*/
+export const ErrorDetailSchema: GenMessage<ErrorDetail> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 12);
 
 /**
  * @generated from message ipvs.v1.BatchResult
  */
-export type BatchResult = Message<'ipvs.v1.BatchResult'> & {
+export type BatchResult = Message<"ipvs.v1.BatchResult"> & {
   /**
    * @generated from field: string connection = 1;
    */
@@ -496,14 +484,13 @@ export type BatchResult = Message<'ipvs.v1.BatchResult'> & {
  * Describes the message ipvs.v1.BatchResult.
  * Use `create(BatchResultSchema)` to create a new message.
  */
-export const BatchResultSchema: GenMessage<BatchResult> =
-  /*@__PURE__*/
+export const BatchResultSchema: GenMessage<BatchResult> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 13);
 
 /**
  * @generated from message ipvs.v1.ReportConnectionsResponse
  */
-export type ReportConnectionsResponse = Message<'ipvs.v1.ReportConnectionsResponse'> & {
+export type ReportConnectionsResponse = Message<"ipvs.v1.ReportConnectionsResponse"> & {
   /**
    * @generated from field: repeated ipvs.v1.BatchResult results = 1;
    */
@@ -514,14 +501,13 @@ export type ReportConnectionsResponse = Message<'ipvs.v1.ReportConnectionsRespon
  * Describes the message ipvs.v1.ReportConnectionsResponse.
  * Use `create(ReportConnectionsResponseSchema)` to create a new message.
  */
-export const ReportConnectionsResponseSchema: GenMessage<ReportConnectionsResponse> =
-  /*@__PURE__*/
+export const ReportConnectionsResponseSchema: GenMessage<ReportConnectionsResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 14);
 
 /**
  * @generated from message ipvs.v1.ScheduleStreamRequest
  */
-export type ScheduleStreamRequest = Message<'ipvs.v1.ScheduleStreamRequest'> & {
+export type ScheduleStreamRequest = Message<"ipvs.v1.ScheduleStreamRequest"> & {
   /**
    * Echoed in the answer so a proxy can match answers to requests.
    *
@@ -539,14 +525,13 @@ export type ScheduleStreamRequest = Message<'ipvs.v1.ScheduleStreamRequest'> & {
  * Describes the message ipvs.v1.ScheduleStreamRequest.
  * Use `create(ScheduleStreamRequestSchema)` to create a new message.
  */
-export const ScheduleStreamRequestSchema: GenMessage<ScheduleStreamRequest> =
-  /*@__PURE__*/
+export const ScheduleStreamRequestSchema: GenMessage<ScheduleStreamRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 15);
 
 /**
  * @generated from message ipvs.v1.ScheduleStreamResponse
  */
-export type ScheduleStreamResponse = Message<'ipvs.v1.ScheduleStreamResponse'> & {
+export type ScheduleStreamResponse = Message<"ipvs.v1.ScheduleStreamResponse"> & {
   /**
    * @generated from field: string tag = 1;
    */
@@ -567,8 +552,7 @@ export type ScheduleStreamResponse = Message<'ipvs.v1.ScheduleStreamResponse'> &
  * Describes the message ipvs.v1.ScheduleStreamResponse.
  * Use `create(ScheduleStreamResponseSchema)` to create a new message.
  */
-export const ScheduleStreamResponseSchema: GenMessage<ScheduleStreamResponse> =
-  /*@__PURE__*/
+export const ScheduleStreamResponseSchema: GenMessage<ScheduleStreamResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_scheduler, 16);
 
 /**
@@ -583,42 +567,44 @@ export const Scheduler: GenService<{
    * @generated from rpc ipvs.v1.Scheduler.Schedule
    */
   schedule: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof ScheduleRequestSchema;
     output: typeof ScheduleResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Scheduler.UpdateConnection
    */
   updateConnection: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof UpdateConnectionRequestSchema;
     output: typeof UpdateConnectionResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Scheduler.CloseConnection
    */
   closeConnection: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof CloseConnectionRequestSchema;
     output: typeof CloseConnectionResponseSchema;
-  };
+  },
   /**
    * @generated from rpc ipvs.v1.Scheduler.ReportConnections
    */
   reportConnections: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof ReportConnectionsRequestSchema;
     output: typeof ReportConnectionsResponseSchema;
-  };
+  },
   /**
    * One long-lived stream of decisions; each answer carries the request's tag.
    *
    * @generated from rpc ipvs.v1.Scheduler.ScheduleStream
    */
   scheduleStream: {
-    methodKind: 'bidi_streaming';
+    methodKind: "bidi_streaming";
     input: typeof ScheduleStreamRequestSchema;
     output: typeof ScheduleStreamResponseSchema;
-  };
-}> = /*@__PURE__*/ serviceDesc(file_ipvs_v1_scheduler, 0);
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_ipvs_v1_scheduler, 0);
+

@@ -2,26 +2,22 @@
 // @generated from file ipvs/v1/stats.proto (package ipvs.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from '@bufbuild/protobuf/codegenv2';
-import { fileDesc, messageDesc, serviceDesc } from '@bufbuild/protobuf/codegenv2';
-import type { Counters } from './types_pb.js';
-import { file_ipvs_v1_types } from './types_pb.js';
-import type { Message } from '@bufbuild/protobuf';
+import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Counters } from "./types_pb.js";
+import { file_ipvs_v1_types } from "./types_pb.js";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ipvs/v1/stats.proto.
  */
-export const file_ipvs_v1_stats: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    'ChNpcHZzL3YxL3N0YXRzLnByb3RvEgdpcHZzLnYxIkEKEERlc3RpbmF0aW9uU3RhdHMSCwoDa2V5GAEgASgJEiAKBXN0YXRzGAIgASgLMhEuaXB2cy52MS5Db3VudGVycyJuCgxTZXJ2aWNlU3RhdHMSCwoDa2V5GAEgASgJEiAKBXN0YXRzGAIgASgLMhEuaXB2cy52MS5Db3VudGVycxIvCgxkZXN0aW5hdGlvbnMYAyADKAsyGS5pcHZzLnYxLkRlc3RpbmF0aW9uU3RhdHMiEQoPR2V0U3RhdHNSZXF1ZXN0Il0KEEdldFN0YXRzUmVzcG9uc2USIAoFdG90YWwYASABKAsyES5pcHZzLnYxLkNvdW50ZXJzEicKCHNlcnZpY2VzGAIgAygLMhUuaXB2cy52MS5TZXJ2aWNlU3RhdHMiPQoRV2F0Y2hTdGF0c1JlcXVlc3QSGAoLaW50ZXJ2YWxfbXMYASABKA1IAIgBAUIOCgxfaW50ZXJ2YWxfbXMiPgoSV2F0Y2hTdGF0c1Jlc3BvbnNlEigKBXN0YXRzGAEgASgLMhkuaXB2cy52MS5HZXRTdGF0c1Jlc3BvbnNlMpEBCgVTdGF0cxI/CghHZXRTdGF0cxIYLmlwdnMudjEuR2V0U3RhdHNSZXF1ZXN0GhkuaXB2cy52MS5HZXRTdGF0c1Jlc3BvbnNlEkcKCldhdGNoU3RhdHMSGi5pcHZzLnYxLldhdGNoU3RhdHNSZXF1ZXN0GhsuaXB2cy52MS5XYXRjaFN0YXRzUmVzcG9uc2UwAWIGcHJvdG8z',
-    [file_ipvs_v1_types],
-  );
+export const file_ipvs_v1_stats: GenFile = /*@__PURE__*/
+  fileDesc("ChNpcHZzL3YxL3N0YXRzLnByb3RvEgdpcHZzLnYxIkEKEERlc3RpbmF0aW9uU3RhdHMSCwoDa2V5GAEgASgJEiAKBXN0YXRzGAIgASgLMhEuaXB2cy52MS5Db3VudGVycyJuCgxTZXJ2aWNlU3RhdHMSCwoDa2V5GAEgASgJEiAKBXN0YXRzGAIgASgLMhEuaXB2cy52MS5Db3VudGVycxIvCgxkZXN0aW5hdGlvbnMYAyADKAsyGS5pcHZzLnYxLkRlc3RpbmF0aW9uU3RhdHMiEQoPR2V0U3RhdHNSZXF1ZXN0Il0KEEdldFN0YXRzUmVzcG9uc2USIAoFdG90YWwYASABKAsyES5pcHZzLnYxLkNvdW50ZXJzEicKCHNlcnZpY2VzGAIgAygLMhUuaXB2cy52MS5TZXJ2aWNlU3RhdHMiPQoRV2F0Y2hTdGF0c1JlcXVlc3QSGAoLaW50ZXJ2YWxfbXMYASABKA1IAIgBAUIOCgxfaW50ZXJ2YWxfbXMiPgoSV2F0Y2hTdGF0c1Jlc3BvbnNlEigKBXN0YXRzGAEgASgLMhkuaXB2cy52MS5HZXRTdGF0c1Jlc3BvbnNlMpEBCgVTdGF0cxI/CghHZXRTdGF0cxIYLmlwdnMudjEuR2V0U3RhdHNSZXF1ZXN0GhkuaXB2cy52MS5HZXRTdGF0c1Jlc3BvbnNlEkcKCldhdGNoU3RhdHMSGi5pcHZzLnYxLldhdGNoU3RhdHNSZXF1ZXN0GhsuaXB2cy52MS5XYXRjaFN0YXRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_ipvs_v1_types]);
 
 /**
  * @generated from message ipvs.v1.DestinationStats
  */
-export type DestinationStats = Message<'ipvs.v1.DestinationStats'> & {
+export type DestinationStats = Message<"ipvs.v1.DestinationStats"> & {
   /**
    * @generated from field: string key = 1;
    */
@@ -37,14 +33,13 @@ export type DestinationStats = Message<'ipvs.v1.DestinationStats'> & {
  * Describes the message ipvs.v1.DestinationStats.
  * Use `create(DestinationStatsSchema)` to create a new message.
  */
-export const DestinationStatsSchema: GenMessage<DestinationStats> =
-  /*@__PURE__*/
+export const DestinationStatsSchema: GenMessage<DestinationStats> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_stats, 0);
 
 /**
  * @generated from message ipvs.v1.ServiceStats
  */
-export type ServiceStats = Message<'ipvs.v1.ServiceStats'> & {
+export type ServiceStats = Message<"ipvs.v1.ServiceStats"> & {
   /**
    * @generated from field: string key = 1;
    */
@@ -65,25 +60,26 @@ export type ServiceStats = Message<'ipvs.v1.ServiceStats'> & {
  * Describes the message ipvs.v1.ServiceStats.
  * Use `create(ServiceStatsSchema)` to create a new message.
  */
-export const ServiceStatsSchema: GenMessage<ServiceStats> = /*@__PURE__*/ messageDesc(file_ipvs_v1_stats, 1);
+export const ServiceStatsSchema: GenMessage<ServiceStats> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_stats, 1);
 
 /**
  * @generated from message ipvs.v1.GetStatsRequest
  */
-export type GetStatsRequest = Message<'ipvs.v1.GetStatsRequest'> & {};
+export type GetStatsRequest = Message<"ipvs.v1.GetStatsRequest"> & {
+};
 
 /**
  * Describes the message ipvs.v1.GetStatsRequest.
  * Use `create(GetStatsRequestSchema)` to create a new message.
  */
-export const GetStatsRequestSchema: GenMessage<GetStatsRequest> =
-  /*@__PURE__*/
+export const GetStatsRequestSchema: GenMessage<GetStatsRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_stats, 2);
 
 /**
  * @generated from message ipvs.v1.GetStatsResponse
  */
-export type GetStatsResponse = Message<'ipvs.v1.GetStatsResponse'> & {
+export type GetStatsResponse = Message<"ipvs.v1.GetStatsResponse"> & {
   /**
    * @generated from field: ipvs.v1.Counters total = 1;
    */
@@ -99,14 +95,13 @@ export type GetStatsResponse = Message<'ipvs.v1.GetStatsResponse'> & {
  * Describes the message ipvs.v1.GetStatsResponse.
  * Use `create(GetStatsResponseSchema)` to create a new message.
  */
-export const GetStatsResponseSchema: GenMessage<GetStatsResponse> =
-  /*@__PURE__*/
+export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_stats, 3);
 
 /**
  * @generated from message ipvs.v1.WatchStatsRequest
  */
-export type WatchStatsRequest = Message<'ipvs.v1.WatchStatsRequest'> & {
+export type WatchStatsRequest = Message<"ipvs.v1.WatchStatsRequest"> & {
   /**
    * Milliseconds between snapshots; default 2000 (the estimator's period), minimum 100.
    *
@@ -119,14 +114,13 @@ export type WatchStatsRequest = Message<'ipvs.v1.WatchStatsRequest'> & {
  * Describes the message ipvs.v1.WatchStatsRequest.
  * Use `create(WatchStatsRequestSchema)` to create a new message.
  */
-export const WatchStatsRequestSchema: GenMessage<WatchStatsRequest> =
-  /*@__PURE__*/
+export const WatchStatsRequestSchema: GenMessage<WatchStatsRequest> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_stats, 4);
 
 /**
  * @generated from message ipvs.v1.WatchStatsResponse
  */
-export type WatchStatsResponse = Message<'ipvs.v1.WatchStatsResponse'> & {
+export type WatchStatsResponse = Message<"ipvs.v1.WatchStatsResponse"> & {
   /**
    * @generated from field: ipvs.v1.GetStatsResponse stats = 1;
    */
@@ -137,8 +131,7 @@ export type WatchStatsResponse = Message<'ipvs.v1.WatchStatsResponse'> & {
  * Describes the message ipvs.v1.WatchStatsResponse.
  * Use `create(WatchStatsResponseSchema)` to create a new message.
  */
-export const WatchStatsResponseSchema: GenMessage<WatchStatsResponse> =
-  /*@__PURE__*/
+export const WatchStatsResponseSchema: GenMessage<WatchStatsResponse> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_stats, 5);
 
 /**
@@ -151,18 +144,20 @@ export const Stats: GenService<{
    * @generated from rpc ipvs.v1.Stats.GetStats
    */
   getStats: {
-    methodKind: 'unary';
+    methodKind: "unary";
     input: typeof GetStatsRequestSchema;
     output: typeof GetStatsResponseSchema;
-  };
+  },
   /**
    * A snapshot now and then one every interval.
    *
    * @generated from rpc ipvs.v1.Stats.WatchStats
    */
   watchStats: {
-    methodKind: 'server_streaming';
+    methodKind: "server_streaming";
     input: typeof WatchStatsRequestSchema;
     output: typeof WatchStatsResponseSchema;
-  };
-}> = /*@__PURE__*/ serviceDesc(file_ipvs_v1_stats, 0);
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_ipvs_v1_stats, 0);
+

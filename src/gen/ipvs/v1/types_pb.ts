@@ -2,25 +2,22 @@
 // @generated from file ipvs/v1/types.proto (package ipvs.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from '@bufbuild/protobuf/codegenv2';
-import { fileDesc, messageDesc } from '@bufbuild/protobuf/codegenv2';
-import type { Message } from '@bufbuild/protobuf';
+import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file ipvs/v1/types.proto.
  */
-export const file_ipvs_v1_types: GenFile =
-  /*@__PURE__*/
-  fileDesc(
-    'ChNpcHZzL3YxL3R5cGVzLnByb3RvEgdpcHZzLnYxIlEKC1BlcnNpc3RlbmNlEhQKB3RpbWVvdXQYASABKA1IAIgBARIUCgduZXRtYXNrGAIgASgJSAGIAQFCCgoIX3RpbWVvdXRCCgoIX25ldG1hc2si5gIKB1NlcnZpY2USFQoIcHJvdG9jb2wYASABKAlIAIgBARIUCgdhZGRyZXNzGAIgASgJSAGIAQESEQoEcG9ydBgDIAEoDUgCiAEBEhMKBmZ3bWFyaxgEIAEoDUgDiAEBEhMKBmZhbWlseRgFIAEoCUgEiAEBEhYKCXNjaGVkdWxlchgGIAEoCUgFiAEBEhMKC3NjaGVkX2ZsYWdzGAcgAygJEi4KC3BlcnNpc3RlbmNlGAggASgLMhQuaXB2cy52MS5QZXJzaXN0ZW5jZUgGiAEBEhcKCm9uZV9wYWNrZXQYCSABKAhIB4gBARIPCgJwZRgKIAEoCUgIiAEBQgsKCV9wcm90b2NvbEIKCghfYWRkcmVzc0IHCgVfcG9ydEIJCgdfZndtYXJrQgkKB19mYW1pbHlCDAoKX3NjaGVkdWxlckIOCgxfcGVyc2lzdGVuY2VCDQoLX29uZV9wYWNrZXRCBQoDX3BlIrABCghDb3VudGVycxINCgVjb25ucxgBIAEoBBIPCgdpbl9wa3RzGAIgASgEEhAKCG91dF9wa3RzGAMgASgEEhAKCGluX2J5dGVzGAQgASgEEhEKCW91dF9ieXRlcxgFIAEoBBILCgNjcHMYBiABKAQSDgoGaW5fcHBzGAcgASgEEg8KB291dF9wcHMYCCABKAQSDgoGaW5fYnBzGAkgASgEEg8KB291dF9icHMYCiABKAQi8QEKC0Rlc3RpbmF0aW9uEhQKB2FkZHJlc3MYASABKAlIAIgBARIRCgRwb3J0GAIgASgNSAGIAQESEwoGd2VpZ2h0GAMgASgNSAKIAQESFAoHZm9yd2FyZBgEIAEoCUgDiAEBEhwKD3VwcGVyX3RocmVzaG9sZBgFIAEoDUgEiAEBEhwKD2xvd2VyX3RocmVzaG9sZBgGIAEoDUgFiAEBQgoKCF9hZGRyZXNzQgcKBV9wb3J0QgkKB193ZWlnaHRCCgoIX2ZvcndhcmRCEgoQX3VwcGVyX3RocmVzaG9sZEISChBfbG93ZXJfdGhyZXNob2xkIqMCChFEZXN0aW5hdGlvblN0YXR1cxILCgNrZXkYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgNEg4KBndlaWdodBgEIAEoDRIPCgdmb3J3YXJkGAUgASgJEhcKD3VwcGVyX3RocmVzaG9sZBgGIAEoDRIXCg9sb3dlcl90aHJlc2hvbGQYByABKA0SFAoMYWN0aXZlX2Nvbm5zGAggASgNEhYKDmluYWN0aXZlX2Nvbm5zGAkgASgNEhgKEHBlcnNpc3RlbnRfY29ubnMYCiABKA0SEgoKb3ZlcmxvYWRlZBgLIAEoCBIRCglhdmFpbGFibGUYDCABKAgSIAoFc3RhdHMYDSABKAsyES5pcHZzLnYxLkNvdW50ZXJzIpYDCg1TZXJ2aWNlU3RhdHVzEgsKA2tleRgBIAEoCRIVCghwcm90b2NvbBgCIAEoCUgAiAEBEhQKB2FkZHJlc3MYAyABKAlIAYgBARIRCgRwb3J0GAQgASgNSAKIAQESEwoGZndtYXJrGAUgASgNSAOIAQESDgoGZmFtaWx5GAYgASgJEhEKCXNjaGVkdWxlchgHIAEoCRITCgtzY2hlZF9mbGFncxgIIAMoCRIuCgtwZXJzaXN0ZW5jZRgJIAEoCzIULmlwdnMudjEuUGVyc2lzdGVuY2VIBIgBARISCgpvbmVfcGFja2V0GAogASgIEg8KAnBlGAsgASgJSAWIAQESMAoMZGVzdGluYXRpb25zGAwgAygLMhouaXB2cy52MS5EZXN0aW5hdGlvblN0YXR1cxIgCgVzdGF0cxgNIAEoCzIRLmlwdnMudjEuQ291bnRlcnNCCwoJX3Byb3RvY29sQgoKCF9hZGRyZXNzQgcKBV9wb3J0QgkKB19md21hcmtCDgoMX3BlcnNpc3RlbmNlQgUKA19wZSK/AgoKQ29ubmVjdGlvbhIKCgJpZBgBIAEoCRIQCghwcm90b2NvbBgCIAEoCRIOCgZjbGllbnQYAyABKAkSDwoHdmlydHVhbBgEIAEoCRITCgtkZXN0aW5hdGlvbhgFIAEoCRINCgVzdGF0ZRgGIAEoCRIVCg1leHBpcmVzX2luX21zGAcgASgEEhAKCHRlbXBsYXRlGAggASgIEhoKDWNvbnRyb2xsZWRfYnkYCSABKAlIAIgBARIVCghjb250cm9scxgKIAEoDUgBiAEBEhQKB2NhbGxfaWQYCyABKAlIAogBARIPCgdzZXJ2aWNlGAwgASgJEhQKB2Ryb3BwZWQYDSABKAhIA4gBAUIQCg5fY29udHJvbGxlZF9ieUILCglfY29udHJvbHNCCgoIX2NhbGxfaWRCCgoIX2Ryb3BwZWRiBnByb3RvMw',
-  );
+export const file_ipvs_v1_types: GenFile = /*@__PURE__*/
+  fileDesc("ChNpcHZzL3YxL3R5cGVzLnByb3RvEgdpcHZzLnYxIlEKC1BlcnNpc3RlbmNlEhQKB3RpbWVvdXQYASABKA1IAIgBARIUCgduZXRtYXNrGAIgASgJSAGIAQFCCgoIX3RpbWVvdXRCCgoIX25ldG1hc2si5gIKB1NlcnZpY2USFQoIcHJvdG9jb2wYASABKAlIAIgBARIUCgdhZGRyZXNzGAIgASgJSAGIAQESEQoEcG9ydBgDIAEoDUgCiAEBEhMKBmZ3bWFyaxgEIAEoDUgDiAEBEhMKBmZhbWlseRgFIAEoCUgEiAEBEhYKCXNjaGVkdWxlchgGIAEoCUgFiAEBEhMKC3NjaGVkX2ZsYWdzGAcgAygJEi4KC3BlcnNpc3RlbmNlGAggASgLMhQuaXB2cy52MS5QZXJzaXN0ZW5jZUgGiAEBEhcKCm9uZV9wYWNrZXQYCSABKAhIB4gBARIPCgJwZRgKIAEoCUgIiAEBQgsKCV9wcm90b2NvbEIKCghfYWRkcmVzc0IHCgVfcG9ydEIJCgdfZndtYXJrQgkKB19mYW1pbHlCDAoKX3NjaGVkdWxlckIOCgxfcGVyc2lzdGVuY2VCDQoLX29uZV9wYWNrZXRCBQoDX3BlIrABCghDb3VudGVycxINCgVjb25ucxgBIAEoBBIPCgdpbl9wa3RzGAIgASgEEhAKCG91dF9wa3RzGAMgASgEEhAKCGluX2J5dGVzGAQgASgEEhEKCW91dF9ieXRlcxgFIAEoBBILCgNjcHMYBiABKAQSDgoGaW5fcHBzGAcgASgEEg8KB291dF9wcHMYCCABKAQSDgoGaW5fYnBzGAkgASgEEg8KB291dF9icHMYCiABKAQi8QEKC0Rlc3RpbmF0aW9uEhQKB2FkZHJlc3MYASABKAlIAIgBARIRCgRwb3J0GAIgASgNSAGIAQESEwoGd2VpZ2h0GAMgASgNSAKIAQESFAoHZm9yd2FyZBgEIAEoCUgDiAEBEhwKD3VwcGVyX3RocmVzaG9sZBgFIAEoDUgEiAEBEhwKD2xvd2VyX3RocmVzaG9sZBgGIAEoDUgFiAEBQgoKCF9hZGRyZXNzQgcKBV9wb3J0QgkKB193ZWlnaHRCCgoIX2ZvcndhcmRCEgoQX3VwcGVyX3RocmVzaG9sZEISChBfbG93ZXJfdGhyZXNob2xkIqMCChFEZXN0aW5hdGlvblN0YXR1cxILCgNrZXkYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIMCgRwb3J0GAMgASgNEg4KBndlaWdodBgEIAEoDRIPCgdmb3J3YXJkGAUgASgJEhcKD3VwcGVyX3RocmVzaG9sZBgGIAEoDRIXCg9sb3dlcl90aHJlc2hvbGQYByABKA0SFAoMYWN0aXZlX2Nvbm5zGAggASgNEhYKDmluYWN0aXZlX2Nvbm5zGAkgASgNEhgKEHBlcnNpc3RlbnRfY29ubnMYCiABKA0SEgoKb3ZlcmxvYWRlZBgLIAEoCBIRCglhdmFpbGFibGUYDCABKAgSIAoFc3RhdHMYDSABKAsyES5pcHZzLnYxLkNvdW50ZXJzIpYDCg1TZXJ2aWNlU3RhdHVzEgsKA2tleRgBIAEoCRIVCghwcm90b2NvbBgCIAEoCUgAiAEBEhQKB2FkZHJlc3MYAyABKAlIAYgBARIRCgRwb3J0GAQgASgNSAKIAQESEwoGZndtYXJrGAUgASgNSAOIAQESDgoGZmFtaWx5GAYgASgJEhEKCXNjaGVkdWxlchgHIAEoCRITCgtzY2hlZF9mbGFncxgIIAMoCRIuCgtwZXJzaXN0ZW5jZRgJIAEoCzIULmlwdnMudjEuUGVyc2lzdGVuY2VIBIgBARISCgpvbmVfcGFja2V0GAogASgIEg8KAnBlGAsgASgJSAWIAQESMAoMZGVzdGluYXRpb25zGAwgAygLMhouaXB2cy52MS5EZXN0aW5hdGlvblN0YXR1cxIgCgVzdGF0cxgNIAEoCzIRLmlwdnMudjEuQ291bnRlcnNCCwoJX3Byb3RvY29sQgoKCF9hZGRyZXNzQgcKBV9wb3J0QgkKB19md21hcmtCDgoMX3BlcnNpc3RlbmNlQgUKA19wZSK/AgoKQ29ubmVjdGlvbhIKCgJpZBgBIAEoCRIQCghwcm90b2NvbBgCIAEoCRIOCgZjbGllbnQYAyABKAkSDwoHdmlydHVhbBgEIAEoCRITCgtkZXN0aW5hdGlvbhgFIAEoCRINCgVzdGF0ZRgGIAEoCRIVCg1leHBpcmVzX2luX21zGAcgASgEEhAKCHRlbXBsYXRlGAggASgIEhoKDWNvbnRyb2xsZWRfYnkYCSABKAlIAIgBARIVCghjb250cm9scxgKIAEoDUgBiAEBEhQKB2NhbGxfaWQYCyABKAlIAogBARIPCgdzZXJ2aWNlGAwgASgJEhQKB2Ryb3BwZWQYDSABKAhIA4gBAUIQCg5fY29udHJvbGxlZF9ieUILCglfY29udHJvbHNCCgoIX2NhbGxfaWRCCgoIX2Ryb3BwZWRiBnByb3RvMw");
 
 /**
  * Persistence of a virtual service (ipvsadm -p, -M).
  *
  * @generated from message ipvs.v1.Persistence
  */
-export type Persistence = Message<'ipvs.v1.Persistence'> & {
+export type Persistence = Message<"ipvs.v1.Persistence"> & {
   /**
    * Seconds; 1..2678400, default 360.
    *
@@ -40,14 +37,15 @@ export type Persistence = Message<'ipvs.v1.Persistence'> & {
  * Describes the message ipvs.v1.Persistence.
  * Use `create(PersistenceSchema)` to create a new message.
  */
-export const PersistenceSchema: GenMessage<Persistence> = /*@__PURE__*/ messageDesc(file_ipvs_v1_types, 0);
+export const PersistenceSchema: GenMessage<Persistence> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_types, 0);
 
 /**
  * A virtual service: by protocol + address + port, or by fwmark (+ family).
  *
  * @generated from message ipvs.v1.Service
  */
-export type Service = Message<'ipvs.v1.Service'> & {
+export type Service = Message<"ipvs.v1.Service"> & {
   /**
    * @generated from field: optional string protocol = 1;
    */
@@ -109,14 +107,15 @@ export type Service = Message<'ipvs.v1.Service'> & {
  * Describes the message ipvs.v1.Service.
  * Use `create(ServiceSchema)` to create a new message.
  */
-export const ServiceSchema: GenMessage<Service> = /*@__PURE__*/ messageDesc(file_ipvs_v1_types, 1);
+export const ServiceSchema: GenMessage<Service> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_types, 1);
 
 /**
  * Cumulative counters and estimated rates (ipvsadm --stats / --rate).
  *
  * @generated from message ipvs.v1.Counters
  */
-export type Counters = Message<'ipvs.v1.Counters'> & {
+export type Counters = Message<"ipvs.v1.Counters"> & {
   /**
    * @generated from field: uint64 conns = 1;
    */
@@ -172,14 +171,15 @@ export type Counters = Message<'ipvs.v1.Counters'> & {
  * Describes the message ipvs.v1.Counters.
  * Use `create(CountersSchema)` to create a new message.
  */
-export const CountersSchema: GenMessage<Counters> = /*@__PURE__*/ messageDesc(file_ipvs_v1_types, 2);
+export const CountersSchema: GenMessage<Counters> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_types, 2);
 
 /**
  * A real server of a service.
  *
  * @generated from message ipvs.v1.Destination
  */
-export type Destination = Message<'ipvs.v1.Destination'> & {
+export type Destination = Message<"ipvs.v1.Destination"> & {
   /**
    * @generated from field: optional string address = 1;
    */
@@ -215,12 +215,13 @@ export type Destination = Message<'ipvs.v1.Destination'> & {
  * Describes the message ipvs.v1.Destination.
  * Use `create(DestinationSchema)` to create a new message.
  */
-export const DestinationSchema: GenMessage<Destination> = /*@__PURE__*/ messageDesc(file_ipvs_v1_types, 3);
+export const DestinationSchema: GenMessage<Destination> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_types, 3);
 
 /**
  * @generated from message ipvs.v1.DestinationStatus
  */
-export type DestinationStatus = Message<'ipvs.v1.DestinationStatus'> & {
+export type DestinationStatus = Message<"ipvs.v1.DestinationStatus"> & {
   /**
    * @generated from field: string key = 1;
    */
@@ -291,14 +292,13 @@ export type DestinationStatus = Message<'ipvs.v1.DestinationStatus'> & {
  * Describes the message ipvs.v1.DestinationStatus.
  * Use `create(DestinationStatusSchema)` to create a new message.
  */
-export const DestinationStatusSchema: GenMessage<DestinationStatus> =
-  /*@__PURE__*/
+export const DestinationStatusSchema: GenMessage<DestinationStatus> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_types, 4);
 
 /**
  * @generated from message ipvs.v1.ServiceStatus
  */
-export type ServiceStatus = Message<'ipvs.v1.ServiceStatus'> & {
+export type ServiceStatus = Message<"ipvs.v1.ServiceStatus"> & {
   /**
    * @generated from field: string key = 1;
    */
@@ -371,8 +371,7 @@ export type ServiceStatus = Message<'ipvs.v1.ServiceStatus'> & {
  * Describes the message ipvs.v1.ServiceStatus.
  * Use `create(ServiceStatusSchema)` to create a new message.
  */
-export const ServiceStatusSchema: GenMessage<ServiceStatus> =
-  /*@__PURE__*/
+export const ServiceStatusSchema: GenMessage<ServiceStatus> = /*@__PURE__*/
   messageDesc(file_ipvs_v1_types, 5);
 
 /**
@@ -380,7 +379,7 @@ export const ServiceStatusSchema: GenMessage<ServiceStatus> =
  *
  * @generated from message ipvs.v1.Connection
  */
-export type Connection = Message<'ipvs.v1.Connection'> & {
+export type Connection = Message<"ipvs.v1.Connection"> & {
   /**
    * @generated from field: string id = 1;
    */
@@ -451,4 +450,6 @@ export type Connection = Message<'ipvs.v1.Connection'> & {
  * Describes the message ipvs.v1.Connection.
  * Use `create(ConnectionSchema)` to create a new message.
  */
-export const ConnectionSchema: GenMessage<Connection> = /*@__PURE__*/ messageDesc(file_ipvs_v1_types, 6);
+export const ConnectionSchema: GenMessage<Connection> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_types, 6);
+
