@@ -7,7 +7,7 @@
  */
 import { fold } from '../domain/address.js';
 import type { Ip } from '../domain/address.js';
-import { DestSlots, destLabel, hash32 } from './hash.js';
+import { DestSlots, slotNote, hash32 } from './hash.js';
 import { defineScheduler } from './types.js';
 import type { SchedDest, SchedService } from './types.js';
 
@@ -56,7 +56,7 @@ export const dh = defineScheduler<DhState>({
       return null;
     }
     const why = refusal(d);
-    ctx.note?.(`bucket ${bucket} -> ${destLabel(d)}${why ? ` refused (${why})` : ''}`);
+    ctx.note?.(slotNote(bucket, d, why));
     return why ? null : d;
   },
   describe(state, _svc, d) {

@@ -152,49 +152,46 @@ export function hashedPort(protocol: string, cport: number): number {
   return protocol === 'tcp' || protocol === 'udp' || protocol === 'sctp' ? cport : 0;
 }
 
-/** `10.0.0.1:80` / `[2001:db8::1]:80`, for explain notes. */
-export function destLabel(d: { readonly ip: Ip; readonly port: number }): string {
-  return d.ip.family === 6 ? `[${d.ip.text}]:${d.port}` : `${d.ip.text}:${d.port}`;
+/** An explain note for one table lookup: `bucket 248 -> 10.0.0.1:80 refused (weight 0)`. */
+export function slotNote(bucket: number, d: SchedDest, why: string | undefined): string {
+  return `bucket ${bucket} -> ${d.key}${why ? ` refused (${why})` : ''}`;
 }
 
 /**
- * A table of slots each naming a destination or nothing (the kernel's array of dest pointers).
- * A slot keeps the destination's key and the `pos` it had when the table was built; lookups read the
- * live object at that position (so weight/OVERLOAD edits are seen, as through the kernel's pointer)
- * and fall back to a search by key when positions moved without a rebuild (mh keeping its old table).
- * A slot whose destination has left the service reads as empty.
+ * A bucket/slot table of destinations (dh, sh, mh), with a per-dest slot count for explain. Slots
+ * hold the dest objects themselves, so weight and OVERLOAD changes are seen without a rebuild, as
+ * through the kernel's pointers. A dest that has left the list (pos -1) reads as an empty slot:
+ * only mh's kept table (more dests than slots, §3.11) can still name one.
  */
 export class DestSlots {
-  readonly keys: (string | null)[];
-  private readonly pos: Int32Array;
+  private readonly slots: (SchedDest | null)[];
   private readonly counts = new Map<string, number>();
 
   constructor(readonly size: number) {
-    this.keys = new Array<string | null>(size).fill(null);
-    this.pos = new Int32Array(size).fill(-1);
+    this.slots = new Array<SchedDest | null>(size).fill(null);
   }
 
   /** Every slot empty. */
   clear(): void {
-    this.keys.fill(null);
-    this.pos.fill(-1);
+    this.slots.fill(null);
     this.counts.clear();
   }
 
   set(slot: number, d: SchedDest): void {
-    const old = this.keys[slot];
-    if (old !== null) this.counts.set(old, (this.counts.get(old) ?? 1) - 1);
-    this.keys[slot] = d.key;
-    this.pos[slot] = d.pos;
+    const old = this.slots[slot];
+    if (old !== null) this.counts.set(old.key, (this.counts.get(old.key) ?? 1) - 1);
+    this.slots[slot] = d;
     this.counts.set(d.key, (this.counts.get(d.key) ?? 0) + 1);
   }
 
-  get(svc: SchedService, slot: number): SchedDest | null {
-    const key = this.keys[slot];
-    if (key === null) return null;
-    const d = svc.dests[this.pos[slot]];
-    if (d !== undefined && d.key === key) return d;
-    return svc.dests.find((x) => x.key === key) ?? null;
+  get(_svc: SchedService, slot: number): SchedDest | null {
+    const d = this.slots[slot];
+    return d !== null && d.pos >= 0 ? d : null;
+  }
+
+  /** The key each slot names (null when empty): for tests and inspection, not the lookup path. */
+  get keys(): (string | null)[] {
+    return this.slots.map((d) => d?.key ?? null);
   }
 
   /** How many slots name the destination with this key. */

@@ -50,11 +50,8 @@ export const lblcr = defineScheduler<LblcrState>({
     load.rebuild(svc);
     return { load, table: new LocalityTable<LblcrEntry>() };
   },
-  addDest: (s, svc) => s.load.rebuild(svc),
-  delDest: (s, svc, d) => {
-    s.load.forget(d);
-    s.load.rebuild(svc);
-  },
+  addDest: (s, svc, d) => s.load.added(svc, d),
+  delDest: (s, svc, d) => s.load.removed(svc, d),
   updDest: (s, _svc, d) => s.load.refresh(d),
   countersChanged: (s, _svc, d) => s.load.refresh(d),
   schedule(s, _svc, pkt, ctx) {

@@ -115,8 +115,16 @@ export class LocalityLoad {
     else this.underloaded.delete(d);
   }
 
-  forget(d: SchedDest): void {
+  /** A dest joined the list: positions moved, so the tree is rebuilt; the set only gains `d`. */
+  added(svc: SchedService, d: SchedDest): void {
+    this.tree.rebuild(svc.dests);
+    this.refresh(d);
+  }
+
+  /** A dest left the list. */
+  removed(svc: SchedService, d: SchedDest): void {
     this.underloaded.delete(d);
+    this.tree.rebuild(svc.dests);
   }
 
   leastLoaded(): SchedDest | null {

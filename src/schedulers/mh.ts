@@ -14,7 +14,7 @@
  */
 import { fold } from '../domain/address.js';
 import type { Ip } from '../domain/address.js';
-import { DestSlots, destLabel, hashedPort, hsiphash, sipKey } from './hash.js';
+import { DestSlots, slotNote, hashedPort, hsiphash, sipKey } from './hash.js';
 import { defineScheduler, SCHED1, SCHED2 } from './types.js';
 import type { SchedDest, SchedService, SchedulerModule } from './types.js';
 
@@ -119,7 +119,7 @@ function lookup(
     return null;
   }
   let why = refusal(d);
-  note?.(`bucket ${ih} -> ${destLabel(d)}${why ? ` refused (${why})` : ''}`);
+  note?.(slotNote(ih, d, why));
   if (!why) return d;
   if (!fallback) return null;
   for (let off = 0; off < M; off++) {
@@ -131,7 +131,7 @@ function lookup(
       return null;
     }
     why = refusal(d);
-    note?.(`fallback offset ${roff}: bucket ${h} -> ${destLabel(d)}${why ? ` refused (${why})` : ''}`);
+    note?.(`fallback offset ${roff}: ${slotNote(h, d, why)}`);
     if (!why) return d;
   }
   return null;

@@ -11,7 +11,7 @@
  */
 import { fold } from '../domain/address.js';
 import type { Ip } from '../domain/address.js';
-import { DestSlots, destLabel, hash32, hashedPort } from './hash.js';
+import { DestSlots, slotNote, hash32, hashedPort } from './hash.js';
 import { defineScheduler, SCHED1, SCHED2 } from './types.js';
 import type { SchedDest, SchedService } from './types.js';
 
@@ -75,7 +75,7 @@ export const sh = defineScheduler<ShState>({
       return null;
     }
     let why = refusal(d);
-    ctx.note?.(`bucket ${ih} -> ${destLabel(d)}${why ? ` refused (${why})` : ''}`);
+    ctx.note?.(slotNote(ih, d, why));
     if (!why) return d;
     if (!(svc.flags & SCHED1)) return null;
     for (let off = 0; off < SH_TAB_SIZE; off++) {
@@ -87,7 +87,7 @@ export const sh = defineScheduler<ShState>({
         return null;
       }
       why = refusal(d);
-      ctx.note?.(`fallback offset ${roff}: bucket ${h} -> ${destLabel(d)}${why ? ` refused (${why})` : ''}`);
+      ctx.note?.(`fallback offset ${roff}: ${slotNote(h, d, why)}`);
       if (!why) return d;
     }
     return null;

@@ -17,17 +17,31 @@ import { connTupleKey, type DirectorState } from './state.js';
 
 const FTP_DATA_PORT = 20;
 
-interface Target {
-  svc: Service;
-  protocol: Protocol;
-  virtual: Endpoint;
+/** The packet being scheduled and where it goes, resolved once per decision. */
+interface Flow {
+  readonly state: DirectorState;
+  readonly svc: Service;
+  readonly protocol: Protocol;
+  readonly client: Endpoint;
+  readonly virtual: Endpoint;
+  readonly tupleKey: string;
+  readonly query: ScheduleQuery;
+  readonly now: number;
+  readonly ctx: SchedContext;
+  readonly rec: ExplainRecorder | undefined;
+  /** One-packet scheduling applies (UDP on a `-o` service): the entry is never hashed. */
+  readonly onePacket: boolean;
 }
 
 function noDestination(message: string): IpvsError {
   return new IpvsError('NO_DESTINATION', message, 'service');
 }
 
-function resolveTarget(state: DirectorState, q: ScheduleQuery, rec: ExplainRecorder | undefined): Target {
+function resolveTarget(
+  state: DirectorState,
+  q: ScheduleQuery,
+  rec: ExplainRecorder | undefined,
+): { svc: Service; protocol: Protocol; virtual: Endpoint } {
   if (q.service) {
     const key =
       q.service.kind === 'fwmark'
@@ -44,8 +58,6 @@ function resolveTarget(state: DirectorState, q: ScheduleQuery, rec: ExplainRecor
     }
     if (!q.virtual) throw invalid('virtual', undefined, `is required for fwmark service ${svc.key}`);
     if (!q.protocol) throw invalid('protocol', undefined, `is required for fwmark service ${svc.key}`);
-    if (q.virtual.ip.family !== svc.family)
-      throw invalid('virtual', q.virtual.ip.text, `is not of the family of ${svc.key}`);
     return { svc, protocol: q.protocol, virtual: q.virtual };
   }
   const virtual = q.virtual!;
@@ -84,23 +96,33 @@ export function schedule(
   ctx: SchedContext,
 ): ScheduleResponse {
   const rec = q.explain ? new ExplainRecorder() : undefined;
-  const target = resolveTarget(state, q, rec);
-  const { svc, protocol, virtual } = target;
+  const { svc, protocol, virtual } = resolveTarget(state, q, rec);
   const initialState =
     q.initialState === undefined ? undefined : parseState(protocol, q.initialState, 'initialState');
   const client = q.client;
-  const tupleKey = connTupleKey(
+  const flow: Flow = {
+    state,
+    svc,
     protocol,
-    formatEndpoint(client.ip, client.port),
-    formatEndpoint(virtual.ip, virtual.port),
-  );
+    client,
+    virtual,
+    tupleKey: connTupleKey(
+      protocol,
+      formatEndpoint(client.ip, client.port),
+      formatEndpoint(virtual.ip, virtual.port),
+    ),
+    query: q,
+    now,
+    ctx: rec ? { ...ctx, note: rec.note } : ctx,
+    rec,
+    onePacket: (svc.flags & SVC_ONEPACKET) !== 0 && protocol === 'udp',
+  };
 
   let discard: Conn | undefined;
-  const existing = state.conns.get(tupleKey);
+  const existing = state.conns.get(flow.tupleKey);
   if (existing) {
     if (reschedules(state, existing, protocol)) {
       discard = existing;
-      if (rec) rec.existing = 'rescheduled';
     } else if (!existing.dest.available) {
       if (!state.sysctl.expire_nodest_conn) {
         throw noDestination(
@@ -108,129 +130,113 @@ export function schedule(
         );
       }
       discard = existing;
-      if (rec) rec.existing = 'rescheduled';
     } else {
-      if (protocol === 'tcp') packetEvent(state, existing, 'in', 'syn');
-      else if (protocol === 'udp') packetEvent(state, existing, 'in', undefined);
-      else enterState(state, existing, sctpInitFromClient(existing.state));
-      rearm(state, existing, now);
-      if (rec) rec.existing = 'followed';
-      return respond(existing, true, rec, undefined);
+      return follow(flow, existing);
     }
+    if (rec) rec.existing = 'rescheduled';
   }
 
   const candidates = rec?.candidates(svc);
-  const sctx: SchedContext = rec ? { ...ctx, note: rec.note } : ctx;
   try {
     if (client.port === FTP_DATA_PORT) {
       throw noDestination('client port 20 (active FTP data from a real server) is never scheduled');
     }
-    const conn = svc.persistence
-      ? schedulePersistent(state, svc, protocol, client, virtual, q, now, sctx, rec)
-      : scheduleOnce(state, svc, protocol, client, virtual, q, sctx);
-    const c = conn;
-    firstPacket(state, c, protocol, initialState);
+    const c = svc.persistence ? schedulePersistent(flow) : scheduleOnce(flow);
+    if (initialState !== undefined) enterState(state, c, initialState);
+    else if (protocol === 'tcp') packetEvent(state, c, 'in', 'syn');
+    else enterState(state, c, firstPacketState(protocol));
     rearm(state, c, now);
-    countConnection(state, c);
+    c.dest.stats.conns++;
+    c.service.stats.conns++;
+    state.totalStats.conns++;
     const response = respond(c, false, rec, candidates);
-    // One-packet scheduling: the UDP entry is never hashed and goes as soon as its packet is through.
-    if (svc.flags & SVC_ONEPACKET && protocol === 'udp') expireEntry(state, c, now, false);
+    // One-packet scheduling: the entry goes as soon as its packet is through.
+    if (flow.onePacket) expireEntry(state, c, now, false);
     return response;
   } finally {
+    // The old entry is unbound after the new decision and its bind, as the kernel's timer does (§6.8).
     if (discard && discard.nControl === 0 && state.byId.has(discard.id))
       expireEntry(state, discard, now, false);
   }
 }
 
-function firstPacket(
-  state: DirectorState,
-  c: Conn,
-  protocol: Protocol,
-  initialState: string | undefined,
-): void {
-  if (initialState !== undefined) enterState(state, c, initialState);
-  else if (protocol === 'tcp') packetEvent(state, c, 'in', 'syn');
-  else enterState(state, c, firstPacketState(protocol));
+/** §6.8 rule 3: the packet follows the existing entry (no decision, no new counters). */
+function follow(flow: Flow, existing: Conn): ScheduleResponse {
+  const { state, protocol } = flow;
+  if (protocol === 'tcp') packetEvent(state, existing, 'in', 'syn');
+  else if (protocol === 'udp') packetEvent(state, existing, 'in', undefined);
+  else enterState(state, existing, sctpInitFromClient(existing.state));
+  rearm(state, existing, flow.now);
+  if (flow.rec) flow.rec.existing = 'followed';
+  return respond(existing, true, flow.rec, undefined);
 }
 
-function pick(
-  svc: Service,
-  protocol: Protocol,
-  client: Endpoint,
-  virtual: Endpoint,
-  ctx: SchedContext,
-): Dest {
-  const packet = { protocol, caddr: client.ip, cport: client.port, vaddr: virtual.ip, vport: virtual.port };
-  const d = svc.scheduler.schedule(svc.schedState, svc, packet, ctx) as Dest | null;
+function pick(flow: Flow): Dest {
+  const { svc, client, virtual } = flow;
+  const packet = {
+    protocol: flow.protocol,
+    caddr: client.ip,
+    cport: client.port,
+    vaddr: virtual.ip,
+    vport: virtual.port,
+  };
+  const d = svc.scheduler.schedule(svc.schedState, svc, packet, flow.ctx) as Dest | null;
   if (!d)
     throw noDestination(`service ${svc.key}: no destination available (scheduler ${svc.schedulerName})`);
   return d;
 }
 
+/** The connection entry for the packet's tuple, to `dest` on real-server port `dport`. */
+function newConnection(flow: Flow, dest: Dest, dport: number): Conn {
+  return createEntry(flow.state, flow.svc, dest, {
+    template: false,
+    protocol: flow.protocol,
+    caddr: flow.client.ip,
+    cport: flow.client.port,
+    vaddr: flow.virtual.ip,
+    vport: flow.virtual.port,
+    dport,
+    tableKey: flow.onePacket ? null : flow.tupleKey,
+    callId: null,
+    fwmark: flow.query.fwmark,
+  });
+}
+
 /** `ip_vs_schedule` for a service without persistence. */
-function scheduleOnce(
-  state: DirectorState,
-  svc: Service,
-  protocol: Protocol,
-  client: Endpoint,
-  virtual: Endpoint,
-  q: ScheduleQuery,
-  ctx: SchedContext,
-): Conn {
+function scheduleOnce(flow: Flow): Conn {
+  const { svc, virtual } = flow;
   if (svc.fwmark === 0 && virtual.port !== svc.port) {
     throw noDestination(
       `service ${svc.key}: port ${virtual.port} needs a persistent service (port zero / FTP data)`,
     );
   }
-  const dest = pick(svc, protocol, client, virtual, ctx);
-  const onePacket = (svc.flags & SVC_ONEPACKET) !== 0 && protocol === 'udp';
-  return createEntry(state, svc, dest, {
-    template: false,
-    protocol,
-    caddr: client.ip,
-    cport: client.port,
-    vaddr: virtual.ip,
-    vport: virtual.port,
-    dport: dest.port !== 0 ? dest.port : virtual.port,
-    tableKey: onePacket
-      ? null
-      : connTupleKey(
-          protocol,
-          formatEndpoint(client.ip, client.port),
-          formatEndpoint(virtual.ip, virtual.port),
-        ),
-    callId: null,
-    fwmark: q.fwmark,
-  });
+  const dest = pick(flow);
+  return newConnection(flow, dest, dest.port !== 0 ? dest.port : virtual.port);
+}
+
+/** The SIP Call-ID for a `--pe sip` service; the kernel drops packets it cannot parse. */
+function sipCallId(flow: Flow): string | null {
+  const { svc, protocol, query } = flow;
+  if (svc.pe !== 'sip') return null;
+  if (protocol !== 'udp') {
+    throw new IpvsError(
+      'FAILED_PRECONDITION',
+      `protocol: the SIP persistence engine of ${svc.key} only takes UDP; packet dropped`,
+      'protocol',
+    );
+  }
+  if (query.callId === undefined) {
+    throw invalid('callId', undefined, `is required by the SIP persistence engine of ${svc.key}`);
+  }
+  return query.callId;
 }
 
 /** `ip_vs_sched_persist`: find or make the template, then the connection it controls. */
-function schedulePersistent(
-  state: DirectorState,
-  svc: Service,
-  protocol: Protocol,
-  client: Endpoint,
-  virtual: Endpoint,
-  q: ScheduleQuery,
-  now: number,
-  ctx: SchedContext,
-  rec: ExplainRecorder | undefined,
-): Conn {
-  let callId: string | null = null;
-  if (svc.pe === 'sip') {
-    if (protocol !== 'udp') {
-      throw new IpvsError(
-        'FAILED_PRECONDITION',
-        `protocol: the SIP persistence engine of ${svc.key} only takes UDP; packet dropped`,
-        'protocol',
-      );
-    }
-    if (q.callId === undefined)
-      throw invalid('callId', undefined, `is required by the SIP persistence engine of ${svc.key}`);
-    callId = q.callId;
-  }
+function schedulePersistent(flow: Flow): Conn {
+  const { state, svc, client, virtual, rec } = flow;
+  const callId = sipCallId(flow);
   const persistence = svc.persistence!;
-  const shape = templateShape(svc, persistence, protocol, client.ip, virtual.ip, virtual.port, callId);
+  const shape = templateShape(svc, persistence, flow.protocol, client.ip, virtual.ip, virtual.port, callId);
   let ct = state.templates.get(shape.key);
   if (ct && !templateIsValid(ct, state.sysctl.expire_quiescent_template === 1)) {
     invalidateTemplate(state, ct);
@@ -244,7 +250,7 @@ function schedulePersistent(
     dest = ct.dest;
     rec?.note(`template ${ct.id} → ${dest.key}`);
   } else {
-    dest = pick(svc, protocol, client, virtual, ctx);
+    dest = pick(flow);
     ct = createEntry(state, svc, dest, {
       template: true,
       protocol: shape.protocol,
@@ -255,40 +261,20 @@ function schedulePersistent(
       dport: shape.keepsDestPort ? dest.port : 0,
       tableKey: shape.key,
       callId,
-      fwmark: q.fwmark,
+      fwmark: flow.query.fwmark,
     });
     ct.timeoutMs = persistence.timeoutSec * 1000;
   }
-  const dport = virtual.port === svc.port && dest.port !== 0 ? dest.port : virtual.port;
-  const onePacket = (svc.flags & SVC_ONEPACKET) !== 0 && protocol === 'udp';
-  const c = createEntry(state, svc, dest, {
-    template: false,
-    protocol,
-    caddr: client.ip,
-    cport: client.port,
-    vaddr: virtual.ip,
-    vport: virtual.port,
-    dport,
-    tableKey: onePacket
-      ? null
-      : connTupleKey(
-          protocol,
-          formatEndpoint(client.ip, client.port),
-          formatEndpoint(virtual.ip, virtual.port),
-        ),
-    callId: null,
-    fwmark: q.fwmark,
-  });
+  // The client's port is kept unless it is the service's own port and the dest names one.
+  const c = newConnection(
+    flow,
+    dest,
+    virtual.port === svc.port && dest.port !== 0 ? dest.port : virtual.port,
+  );
   c.control = ct;
   ct.nControl++;
-  rearm(state, ct, now);
+  rearm(state, ct, flow.now);
   return c;
-}
-
-function countConnection(state: DirectorState, c: Conn): void {
-  c.dest.stats.conns++;
-  c.service.stats.conns++;
-  state.totalStats.conns++;
 }
 
 function respond(
