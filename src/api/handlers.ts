@@ -17,7 +17,9 @@ import type {
 } from '../engine/engine.js';
 import type { Timeouts } from '../director/states.js';
 import { DecisionCounters } from '../observability/metrics.js';
-import { parseRules, restoreRules } from '../ipvsadm/apply.js';
+import { restoreRules } from '../ipvsadm/apply.js';
+import { systemClock } from '../engine/clock.js';
+import { MemoryEngine } from '../engine/memory/memory-engine.js';
 import { IpvsadmError } from '../ipvsadm/errors.js';
 import { formatSave } from '../ipvsadm/save.js';
 
@@ -78,15 +80,19 @@ export class Handlers {
   getRules = async () => ({ text: formatSave(await this.engine.listServices()) });
 
   /**
-   * Replaces the configuration with ipvsadm-save text (`ipvsadm -C` then `ipvsadm-restore`). Every
-   * line is checked before anything changes; if a line then fails, the previous rules come back.
+   * Replaces the configuration with ipvsadm-save text (`ipvsadm -C` then `ipvsadm-restore`). The text
+   * is first applied to a scratch engine, so a bad line changes nothing here; should the real apply
+   * still fail, the previous rules come back.
    */
   replaceRules = async (text: unknown) => {
     if (typeof text !== 'string') throw invalid('text', text, 'must be ipvsadm-save text');
+    const scratch = new MemoryEngine({ clock: systemClock });
     try {
-      parseRules(text);
+      await restoreRules(text, scratch);
     } catch (err) {
       throw rulesError(err);
+    } finally {
+      await scratch.close();
     }
     const previous = formatSave(await this.engine.listServices());
     await this.engine.clear();

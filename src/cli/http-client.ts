@@ -16,7 +16,7 @@ import type {
 import type { RulesTarget } from '../ipvsadm/apply.js';
 import { EXIT_FAILURE, IpvsadmError } from '../ipvsadm/errors.js';
 import type { DaemonInfo } from '../ipvsadm/list.js';
-import type { DaemonSpec } from '../ipvsadm/options.js';
+import { DEFAULT_MCAST_INTERFACE, type DaemonSpec } from '../ipvsadm/options.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 /** How long one request may take before ipvsctl gives up on it. */
@@ -232,15 +232,16 @@ export class HttpClient implements RulesTarget {
   }
 
   /**
-   * `--start-daemon`: PUT /v1/sync. While the service has no such route, this is ipvsadm's
-   * "Protocol not available" (what it prints when the kernel lacks the operation).
+   * `--start-daemon`: PUT /v1/sync with `{ role, syncid }` (API.md), plus the multicast options
+   * only when given (the interface only when not ipvsadm's default `eth0`): the sync channel is
+   * not multicast here, and the service may refuse fields it does not know. While the service has
+   * no such route, this is ipvsadm's "Protocol not available" (what it prints when the kernel
+   * lacks the operation).
    */
   async startDaemon(daemon: DaemonSpec): Promise<unknown> {
-    const body: Record<string, unknown> = {
-      role: daemon.role,
-      syncid: daemon.syncid,
-      mcastInterface: daemon.mcastInterface,
-    };
+    const body: Record<string, unknown> = { role: daemon.role, syncid: daemon.syncid };
+    if (daemon.mcastInterface !== '' && daemon.mcastInterface !== DEFAULT_MCAST_INTERFACE)
+      body.mcastInterface = daemon.mcastInterface;
     if (daemon.syncMaxlen !== undefined) body.syncMaxlen = daemon.syncMaxlen;
     if (daemon.mcastGroup !== undefined) body.mcastGroup = daemon.mcastGroup;
     if (daemon.mcastPort !== undefined) body.mcastPort = daemon.mcastPort;

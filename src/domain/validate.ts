@@ -49,3 +49,10 @@ export function text(value: unknown, field: string, maxBytes: number): string {
   if (Buffer.byteLength(value) > maxBytes) throw invalid(field, value, `must be at most ${maxBytes} bytes`);
   return value;
 }
+
+/** A count (uint64 in the proto): a non-negative safe integer, or its decimal string (proto3 JSON). */
+export function optionalCount(value: unknown, field: string): number {
+  if (value === undefined || value === null) return 0;
+  const n = typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : value;
+  return intIn(n, field, 0, Number.MAX_SAFE_INTEGER);
+}

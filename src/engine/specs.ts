@@ -19,7 +19,7 @@ import {
 } from '../domain/keys.js';
 import { parseIp } from '../domain/address.js';
 import { hostMask, parseNetmask } from '../domain/netmask.js';
-import { bool, objectWith, optionalInt, text } from '../domain/validate.js';
+import { bool, objectWith, optionalCount, optionalInt, text } from '../domain/validate.js';
 import { FORWARDS, type Forward, type Persistence } from '../director/model.js';
 import {
   DIRECTIONS,
@@ -332,8 +332,6 @@ export interface UpdateQuery {
   outBytes: number;
 }
 
-const COUNT_MAX = Number.MAX_SAFE_INTEGER;
-
 export function parseConnectionUpdate(
   raw: ConnectionUpdate,
   protocol: Protocol | 'ip',
@@ -364,10 +362,10 @@ export function parseConnectionUpdate(
   return {
     state: u.state === undefined ? undefined : parseState(protocol as Protocol, u.state, `${field}.state`),
     event,
-    inPackets: optionalInt(u.inPackets, `${field}.inPackets`, 0, COUNT_MAX, 0),
-    outPackets: optionalInt(u.outPackets, `${field}.outPackets`, 0, COUNT_MAX, 0),
-    inBytes: optionalInt(u.inBytes, `${field}.inBytes`, 0, COUNT_MAX, 0),
-    outBytes: optionalInt(u.outBytes, `${field}.outBytes`, 0, COUNT_MAX, 0),
+    inPackets: optionalCount(u.inPackets, `${field}.inPackets`),
+    outPackets: optionalCount(u.outPackets, `${field}.outPackets`),
+    inBytes: optionalCount(u.inBytes, `${field}.inBytes`),
+    outBytes: optionalCount(u.outBytes, `${field}.outBytes`),
   };
 }
 
@@ -387,4 +385,30 @@ export function requireService(value: string, field = 'service'): ServiceId {
 
 export function unknownService(key: string): IpvsError {
   return new IpvsError('NOT_FOUND', `service: no such service ${key}`, 'service');
+}
+
+/** One item of a batch report: a connection id plus `close: true` or an update. */
+export function parseBatchItem(
+  raw: unknown,
+  field: string,
+): { connection: string; close: boolean } & ConnectionUpdate {
+  const item = objectWith(raw, field, [
+    'connection',
+    'close',
+    'state',
+    'event',
+    'inPackets',
+    'outPackets',
+    'inBytes',
+    'outBytes',
+  ]);
+  if (typeof item.connection !== 'string' || item.connection === '') {
+    throw invalid(`${field}.connection`, item.connection, 'must be a connection id');
+  }
+  const close = bool(item.close, `${field}.close`, false);
+  if (close && Object.keys(item).some((k) => k !== 'connection' && k !== 'close')) {
+    throw invalid(`${field}.close`, true, 'a close takes no update fields');
+  }
+  const { connection, close: _close, ...update } = item;
+  return { connection, close, ...(update as ConnectionUpdate) };
 }

@@ -1,4 +1,5 @@
 /** Every unary gRPC method as a call of the shared handlers, in the request's proto3 JSON form. */
+import { invalid } from '../../domain/errors.js';
 import type { Handlers } from '../handlers.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -9,6 +10,32 @@ const done = async (p: Promise<unknown>) => {
   await p;
   return {};
 };
+
+/** `clear: ["persistence", …]` of UpdateService: the fields an HTTP PATCH would set to null. */
+const CLEARABLE: Record<string, string> = {
+  sched_flags: 'schedFlags',
+  schedFlags: 'schedFlags',
+  persistence: 'persistence',
+  pe: 'pe',
+  one_packet: 'onePacket',
+  onePacket: 'onePacket',
+};
+
+function withCleared(patch: Json, clear: unknown): Json {
+  if (clear === undefined) return patch;
+  const out: Json = { ...patch };
+  for (const name of clear as string[]) {
+    const field = CLEARABLE[name];
+    if (!field)
+      throw invalid(
+        'clear',
+        name,
+        `is not a field that can be cleared (${Object.keys(CLEARABLE).join(', ')})`,
+      );
+    out[field] = null;
+  }
+  return out;
+}
 
 export function unaryHandlers(h: Handlers): Record<string, UnaryHandler> {
   return {
@@ -23,7 +50,9 @@ export function unaryHandlers(h: Handlers): Record<string, UnaryHandler> {
     CreateService: async (r) => ({ service: await h.createService(r.service ?? {}) }),
     ListServices: () => h.listServices(),
     GetService: async (r) => ({ service: await h.getService(r.key ?? '') }),
-    UpdateService: async (r) => ({ service: await h.updateService(r.key ?? '', r.patch ?? {}) }),
+    UpdateService: async (r) => ({
+      service: await h.updateService(r.key ?? '', withCleared(r.patch ?? {}, r.clear)),
+    }),
     DeleteService: (r) => done(h.deleteService(r.key ?? '')),
     ClearServices: () => done(h.clearServices()),
     CreateDestination: async (r) => ({

@@ -7,6 +7,7 @@ import Fastify, {
   LogController,
   type FastifyBaseLogger,
   type FastifyError,
+  type FastifyReply,
   type FastifyInstance,
   type FastifyRequest,
 } from 'fastify';
@@ -36,6 +37,12 @@ export function buildHttpServer(options: HttpOptions): FastifyInstance {
     requestIdHeader: 'x-request-id',
     genReqId: () => `h${(++nextId).toString(36)}`,
     return503OnClosing: true,
+    // Errors fastify raises before routing (a malformed URL, a bad content-type header) keep the API shape.
+    frameworkErrors: (err, _request, reply) => {
+      void (reply as unknown as FastifyReply)
+        .code(400)
+        .send({ error: { code: 'INVALID_ARGUMENT', message: `request: ${err.message}` } });
+    },
   });
 
   app.addHook('onRequest', async (request: FastifyRequest, reply) => {

@@ -28,6 +28,7 @@ import type {
 } from '../engine.js';
 import { IdempotencyCache } from '../idempotency.js';
 import {
+  parseBatchItem,
   parseConnectionUpdate,
   parseDestSpec,
   parseScheduleRequest,
@@ -253,16 +254,17 @@ export class MemoryEngine implements Engine {
     return updates.map((item, i): BatchResult => {
       const connection = typeof item?.connection === 'string' ? item.connection : '';
       try {
-        const { connection: id, close, ...update } = item;
+        const { connection: id, close, ...update } = parseBatchItem(item, `updates[${i}]`);
         const c = this.entryOrThrow(id);
-        if (close === true) {
+        if (close) {
           this.close1(c, now);
           return { connection, ok: true };
         }
         return { connection, ok: true, result: this.applyUpdate(c, update, now) };
       } catch (err) {
         if (!(err instanceof IpvsError)) throw err;
-        return { connection, ok: false, error: { code: err.code, message: `updates[${i}]: ${err.message}` } };
+        const message = err.message.startsWith('updates[') ? err.message : `updates[${i}]: ${err.message}`;
+        return { connection, ok: false, error: { code: err.code, message } };
       }
     });
   }
