@@ -30,11 +30,17 @@ export const GRPC_STATUS: Record<ErrorCode, GrpcStatus> = {
 };
 
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; field?: string };
 }
 
+/** The API's error shape; `field` names the request field at fault when there is one. */
 export function errorBody(err: IpvsError): ErrorBody {
-  return { error: { code: err.code, message: err.message } };
+  return {
+    error:
+      err.field === undefined
+        ? { code: err.code, message: err.message }
+        : { code: err.code, message: err.message, field: err.field },
+  };
 }
 
 export function isIpvsError(err: unknown): err is IpvsError {
