@@ -5,7 +5,7 @@
  * - HTTP (HTTP_PORT): POST /echo, JSON in, a ScheduleResponse-like JSON out, logging off, no hooks.
  * - gRPC (GRPC_PORT): ipvs.v1.Scheduler/Schedule (unary) and ipvs.v1.Scheduler/ScheduleStream (bidi)
  *   with the service's own messages, (de)serialised by protobuf-es `fromBinary`/`toBinary` as the
- *   service does, answered synchronously.
+ *   service does.
  *
  * Run as a child process: `node --import tsx bench/echo-servers.ts`; SIGTERM stops it.
  */
@@ -79,10 +79,15 @@ const definition = {
   ScheduleStream: method('ScheduleStream', ScheduleStreamRequestSchema, ScheduleStreamResponseSchema, true),
 };
 
+/**
+ * Answered in a microtask, as an async handler would: for grpc-js unary calls under h2load that costs
+ * ~5-10% less server CPU per call than calling back inside the message callback (measured), so it is
+ * the higher ceiling. The bidi echo answers synchronously (no measurable difference there).
+ */
 const schedule: grpc.handleUnaryCall<ScheduleRequest, ScheduleResponse> = (call, callback) =>
-  process.env.ECHO_DEFER
-    ? void Promise.resolve().then(() => callback(null, create(ScheduleResponseSchema, answer(call.request.virtual))))
-    : callback(null, create(ScheduleResponseSchema, answer(call.request.virtual)));
+  void Promise.resolve(call.request).then((request) =>
+    callback(null, create(ScheduleResponseSchema, answer(request.virtual))),
+  );
 
 const scheduleStream: grpc.handleBidiStreamingCall<ScheduleStreamRequest, ScheduleStreamResponse> = (
   call,

@@ -5,7 +5,6 @@
  * so no BigInt is touched per hash. Additions carry from lo into hi; rotations by n < 32 exchange
  * bits between the halves and a rotation by 32 swaps them.
  */
-import type { Ip } from '../domain/address.js';
 import type { SchedDest, SchedService } from './types.js';
 
 /** `include/linux/hash.h` hash_32 (generic): top `bits` (1..32) bits of `x * GOLDEN_RATIO_32 mod 2^32`. */
