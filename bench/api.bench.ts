@@ -123,7 +123,9 @@ const tcpOpen = (port: number) =>
   });
 
 async function startServer(name: string, script: string, env: Record<string, string>): Promise<Server> {
-  const [httpPort, grpcPort] = [await freePort(), await freePort()];
+  const httpPort = await freePort();
+  let grpcPort = await freePort();
+  while (grpcPort === httpPort) grpcPort = await freePort();
   const nodeArgs: string[] = [];
   let profileDir: string | undefined;
   if (PROFILE) {
@@ -146,10 +148,15 @@ async function startServer(name: string, script: string, env: Record<string, str
   const stderr: string[] = [];
   proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   proc.stdout!.resume();
-  await waitUntil(name, proc, async () => {
-    const res = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
-    return res.ok && (await tcpOpen(grpcPort));
-  });
+  try {
+    await waitUntil(name, proc, async () => {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+      return res.ok && (await tcpOpen(grpcPort));
+    });
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${stderr.join('').slice(-2000)}`);
+  }
   return { name, proc, httpPort, grpcPort, profileDir, stderr };
 }
 
@@ -163,7 +170,7 @@ async function stopServer(server: Server): Promise<void> {
   clearTimeout(timer);
 }
 
-/** The service's CPU time so far, in seconds (all threads), or NaN without /proc. */
+/** A process's CPU time so far, in seconds (all threads), or NaN without /proc. */
 function cpuSeconds(pid: number | undefined): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -396,10 +403,11 @@ type Load = (seconds: number) => Promise<Measurement>;
  * Measures several targets under the same load: one warm-up run each (discarded), then SLICES rounds
  * of SECONDS / SLICES each, the targets in turn (order reversed every other round), so background
  * noise on a shared box hits every target alike. Rates add up over the slices; latency percentiles
- * and CPU are the mean of the slices'.
+ * and CPU are the mean of the slices'. `measuring` is called once the warm-ups are done.
  */
-async function compare(loads: Load[]): Promise<Measurement[]> {
+async function compare(loads: Load[], measuring: () => Promise<void>): Promise<Measurement[]> {
   for (const load of loads) await load(WARMUP_SECONDS);
+  await measuring();
   const slices: Measurement[][] = loads.map(() => []);
   for (let round = 0; round < SLICES; round++) {
     const order = loads.map((_, i) => i);
@@ -535,15 +543,26 @@ async function answered(server: Server, isService: boolean): Promise<number> {
   return ((await res.json()) as { answered: number }).answered;
 }
 
+/** Marks the end of the warm-ups: profiles are cut there and calls counted from there. */
+type Measuring = () => Promise<void>;
+
 async function withServers(
   door: string,
-  body: (service: Server, echo: Server) => Promise<void>,
+  body: (service: Server, echo: Server, measuring: Measuring) => Promise<void>,
 ): Promise<void> {
   const [service, echo] = await Promise.all([startService(door), startEcho(door)]);
+  let fromUs = 0;
+  let before: [number, number] = [0, 0];
   let calls: [number, number] | undefined;
+  const measuring: Measuring = async () => {
+    if (!PROFILE) return;
+    fromUs = Number(process.hrtime.bigint() / 1000n);
+    before = [await answered(service, true), await answered(echo, false)];
+  };
   try {
-    await body(service, echo);
-    if (PROFILE) calls = [await answered(service, true), await answered(echo, false)];
+    await body(service, echo, measuring);
+    if (PROFILE)
+      calls = [(await answered(service, true)) - before[0], (await answered(echo, false)) - before[1]];
   } finally {
     await Promise.all([stopServer(service), stopServer(echo)]);
     const warnings = service.stderr.join('').trim();
@@ -552,11 +571,12 @@ async function withServers(
   if (!calls || !service.profileDir || !echo.profileDir) return;
   const [serviceFile, echoFile] = [mainProfile(service.profileDir), mainProfile(echo.profileDir)];
   if (!serviceFile || !echoFile) return;
-  const ours = analyseProfile(serviceFile);
-  const ceiling = analyseProfile(echoFile);
+  // V8 profile timestamps and process.hrtime share the monotonic clock: keep only the measured slices.
+  const ours = analyseProfile(serviceFile, fromUs);
+  const ceiling = analyseProfile(echoFile, fromUs);
   profiles.push(
-    `══ ${door}: server CPU per answered call, service vs echo (whole process life: start-up, warm-up and ` +
-      `every slice; ${calls[0]} / ${calls[1]} calls) ══\n` +
+    `══ ${door}: server CPU per answered call, service vs echo (measured slices only; ` +
+      `${calls[0]} / ${calls[1]} calls) ══\n` +
       compareOwners(
         { name: 'service', costs: ours, calls: calls[0] },
         { name: 'echo', costs: ceiling, calls: calls[1] },
@@ -570,7 +590,7 @@ function progress(text: string): void {
 }
 
 async function httpDoor(loader: HttpLoader): Promise<void> {
-  await withServers('HTTP', async (service, echo) => {
+  await withServers('HTTP', async (service, echo, measuring) => {
     const sample = await post(service, '/v1/schedule', {
       protocol: 'tcp',
       client: '100.127.0.1:1000',
@@ -584,14 +604,14 @@ async function httpDoor(loader: HttpLoader): Promise<void> {
     if (sample.status !== 200) throw new Error(`POST /v1/schedule answered ${sample.status} ${sample.text}`);
     progress(`HTTP: POST /echo and POST /v1/schedule (${loader})`);
     const before = await counters(service);
-    const [ceiling, ours] = await compare([
-      (s) => httpLoad(loader, echo, '/echo', s),
-      (s) => httpLoad(loader, service, '/v1/schedule', s),
-    ]);
+    const [ceiling, ours] = await compare(
+      [(s) => httpLoad(loader, echo, '/echo', s), (s) => httpLoad(loader, service, '/v1/schedule', s)],
+      measuring,
+    );
     const after = await counters(service);
     rows.push({ door: 'HTTP POST /v1/schedule', ceiling, ours });
     notes.push(
-      `HTTP: ${loader}, ${HTTP_CONNECTIONS} keep-alive connections, 1 thread; a new client tuple on every request ` +
+      `HTTP: ${loader === 'wrk' ? 'wrk -t1' : 'autocannon'}, ${HTTP_CONNECTIONS} keep-alive connections; a new client tuple on every request ` +
         `(every call a wlc decision on a new connection).\n` +
         `  answer ${sample.text.length} B: ${sample.text}\n  echo   ${echoed.text.length} B: ${echoed.text}\n` +
         `  service counted (warm-up + measured): ${outcomeDelta(before, after).text}; ` +
@@ -609,22 +629,23 @@ async function grpcUnaryDoor(): Promise<void> {
   writeFileSync(fresh, grpcFrame(freshBytes));
   writeFileSync(reused, grpcFrame(reusedBytes));
   writeFileSync(echoBody, grpcFrame(reusedBytes));
-  await withServers('gRPC unary', async (service, echo) => {
+  await withServers('gRPC unary', async (service, echo, measuring) => {
     const sampleFresh = await grpcScheduleOnce(service, freshBytes);
     const sampleEcho = await grpcScheduleOnce(echo, reusedBytes);
     progress('gRPC unary: echo, Schedule fresh, Schedule reused');
     // The two service loads are told apart in the counters: fresh calls count as "scheduled",
     // reused ones as "reused" (plus the one first "scheduled" of the reused tuple).
     const c0 = await counters(service);
-    const [ceiling, oursFresh, oursReused] = await compare([
-      (s) => h2load(echo, echoBody, s),
-      (s) => h2load(service, fresh, s),
-      (s) => h2load(service, reused, s),
-    ]);
+    const [ceiling, oursFresh, oursReused] = await compare(
+      [(s) => h2load(echo, echoBody, s), (s) => h2load(service, fresh, s), (s) => h2load(service, reused, s)],
+      measuring,
+    );
     const c1 = await counters(service);
     const d = outcomeDelta(c0, c1);
-    // h2load counts HTTP 200 as success; a gRPC error also comes with 200. The counters tell.
-    if (d.unexpected > 0) oursFresh.failures += d.unexpected;
+    // h2load counts HTTP 200 as success; a gRPC error also comes with 200. The counters tell (not
+    // which variant, so both rows show them).
+    oursFresh.failures += d.unexpected;
+    oursReused.failures += d.unexpected;
     rows.push({ door: 'gRPC Schedule (fresh decision)', ceiling, ours: oursFresh });
     rows.push({ door: 'gRPC Schedule (reused answer)', ceiling, ours: oursReused });
     notes.push(
@@ -642,13 +663,13 @@ async function grpcUnaryDoor(): Promise<void> {
 }
 
 async function grpcStreamDoor(): Promise<void> {
-  await withServers('gRPC stream', async (service, echo) => {
+  await withServers('gRPC stream', async (service, echo, measuring) => {
     progress('gRPC stream: echo and ScheduleStream');
     const before = await counters(service);
-    const [ceiling, ours] = await compare([
-      (s) => streamLoad(echo, STREAM_CLIENT_WARMUP, s),
-      (s) => streamLoad(service, STREAM_CLIENT_WARMUP, s),
-    ]);
+    const [ceiling, ours] = await compare(
+      [(s) => streamLoad(echo, STREAM_CLIENT_WARMUP, s), (s) => streamLoad(service, STREAM_CLIENT_WARMUP, s)],
+      measuring,
+    );
     const after = await counters(service);
     rows.push({ door: 'gRPC ScheduleStream', ceiling, ours });
     notes.push(
@@ -676,6 +697,9 @@ function perCpuRatio(ours: Measurement, ceiling: Measurement): number {
   return ours.rps / ours.serverCpu / (ceiling.rps / ceiling.serverCpu);
 }
 
+/** Two decimals, rounded down (so 0.697 never shows as a passing 0.70). */
+const floor2 = (v: number) => (Math.floor(v * 100) / 100).toFixed(2);
+
 function printTable(): void {
   const header = [
     'door',
@@ -699,8 +723,8 @@ function printTable(): void {
       r.door,
       fmtRate(r.ceiling),
       fmtRate(r.ours),
-      Number.isNaN(ratio) ? '-' : `${ratio.toFixed(2)} ${ratio >= GOAL ? 'ok' : 'LOW'}`,
-      Number.isNaN(perCpu) ? '-' : perCpu.toFixed(2),
+      Number.isNaN(ratio) ? '-' : `${floor2(ratio)} ${ratio >= GOAL ? 'ok' : 'LOW'}`,
+      Number.isNaN(perCpu) ? '-' : floor2(perCpu),
       fmtUs(r.ours?.p50Us),
       fmtUs(r.ours?.p99Us),
       fmtUs(r.ceiling?.p50Us),
@@ -756,7 +780,10 @@ async function main(): Promise<void> {
   if (hasTool('h2load', ['--version'])) doors.push(['gRPC Schedule', grpcUnaryDoor]);
   else {
     console.log('h2load not found (apt-get install nghttp2-client): skipping the gRPC unary door\n');
-    rows.push({ door: 'gRPC Schedule', skipped: 'skipped: h2load not installed' });
+    doors.push([
+      'gRPC Schedule',
+      async () => void rows.push({ door: 'gRPC Schedule', skipped: 'skipped: h2load not installed' }),
+    ]);
   }
   doors.push(['gRPC ScheduleStream', grpcStreamDoor]);
 

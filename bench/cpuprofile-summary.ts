@@ -22,6 +22,7 @@ interface ProfileNode {
   children?: number[];
 }
 interface Profile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -59,7 +60,8 @@ function label(frame: CallFrame): string {
 
 const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
 
-export function analyseProfile(file: string): ProfileCosts {
+/** Costs of the samples taken at or after `fromUs` (the monotonic clock of process.hrtime, in µs). */
+export function analyseProfile(file: string, fromUs = 0): ProfileCosts {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
@@ -76,7 +78,10 @@ export function analyseProfile(file: string): ProfileCosts {
     inclusive: new Map(),
     project: new Map(),
   };
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i];
+    if (at < fromUs) return;
     const dt = profile.timeDeltas[i + 1] ?? 0;
     costs.totalUs += dt;
     const node = byId.get(id)!;
@@ -85,8 +90,8 @@ export function analyseProfile(file: string): ProfileCosts {
     add(costs.self, label(node.callFrame), dt);
     add(costs.owners, owner(node.callFrame), dt);
     const seen = new Set<string>();
-    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const frame = byId.get(at)!.callFrame;
+    for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
+      const frame = byId.get(up)!.callFrame;
       if (IDLE.has(frame.functionName) || frame.url === '') continue;
       const name = label(frame);
       if (seen.has(name)) continue;
