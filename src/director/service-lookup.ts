@@ -2,8 +2,7 @@
  * Which virtual service a packet belongs to (`ip_vs_service_find`, §2.2): the fwmark service first,
  * then the exact protocol+address+port, then the port-21 service for FTP data, then port zero.
  */
-import { formatEndpoint, type Protocol } from '../domain/keys.js';
-import type { Family, Ip } from '../domain/address.js';
+import { formatEndpoint, type Endpoint, type Protocol } from '../domain/keys.js';
 import type { Service } from './model.js';
 
 /** `net.ipv4.ip_unprivileged_port_start`, default 1024: FTP data may use ports from here up. */
@@ -20,17 +19,16 @@ export type LookupHow = 'fwmark' | 'exact' | 'ftp-data' | 'port-zero';
 
 export function findService(
   index: ServiceIndex,
-  family: Family,
   protocol: Protocol,
-  vaddr: Ip,
-  vport: number,
+  virtual: Endpoint,
   fwmark: number,
 ): { service: Service; how: LookupHow } | undefined {
+  const { ip: vaddr, port: vport } = virtual;
   if (fwmark !== 0) {
-    const svc = index.get(`${family === 6 ? 'fwm6' : 'fwm'}:${fwmark}`);
+    const svc = index.get(`${vaddr.family === 6 ? 'fwm6' : 'fwm'}:${fwmark}`);
     if (svc) return { service: svc, how: 'fwmark' };
   }
-  const exact = index.get(`${protocol}:${formatEndpoint(vaddr, vport)}`);
+  const exact = index.get(`${protocol}:${virtual.text}`);
   if (exact) return { service: exact, how: 'exact' };
   if (protocol === 'tcp' && index.ftpServices > 0 && (vport === 20 || vport >= UNPRIVILEGED_PORT_START)) {
     const ftp = index.get(`tcp:${formatEndpoint(vaddr, 21)}`);

@@ -5,7 +5,7 @@
 import { unicastProblem, type Family } from '../domain/address.js';
 import { invalid, IpvsError } from '../domain/errors.js';
 import {
-  formatEndpoint,
+  endpoint as endpointOf,
   parseEndpoint,
   parseFwmark,
   parsePort,
@@ -214,7 +214,7 @@ export function parseDestSpec(
     const problem = unicastProblem(ip);
     if (problem) throw invalid(`${field}.address`, spec.address, problem);
     const defaultPort = service.id.kind === 'addr' ? service.id.port : 0;
-    endpoint = { ip, port: spec.port === undefined ? defaultPort : parsePort(spec.port, `${field}.port`) };
+    endpoint = endpointOf(ip, spec.port === undefined ? defaultPort : parsePort(spec.port, `${field}.port`));
   }
   const forward =
     spec.forward === undefined ? (base?.forward ?? 'masq') : parseForward(spec.forward, `${field}.forward`);
@@ -248,7 +248,7 @@ export function parseDestSpec(
   }
   return {
     endpoint,
-    key: formatEndpoint(endpoint.ip, endpoint.port),
+    key: endpoint.text,
     weight: optionalInt(spec.weight, `${field}.weight`, 0, MAX_WEIGHT, base?.weight ?? 1),
     forward,
     upperThreshold,

@@ -6,10 +6,14 @@ import type { Engine } from '../engine/engine.js';
 
 /** Decisions by outcome, counted by the transports' shared handler. */
 export class DecisionCounters {
-  readonly byOutcome = new Map<string, number>();
+  private readonly counts: Record<string, number> = Object.create(null);
 
   count(outcome: string): void {
-    this.byOutcome.set(outcome, (this.byOutcome.get(outcome) ?? 0) + 1);
+    this.counts[outcome] = (this.counts[outcome] ?? 0) + 1;
+  }
+
+  get byOutcome(): Map<string, number> {
+    return new Map(Object.entries(this.counts));
   }
 }
 

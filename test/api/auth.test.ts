@@ -211,14 +211,22 @@ describe('HTTP with IPVS_ADMIN_TOKEN', () => {
         const res = await go(headers);
         expect(res.status, JSON.stringify(headers)).toBe(401);
         expect(res.body).toEqual({
-          error: { code: 'UNAUTHENTICATED', message: expect.stringContaining('authorization') },
+          error: {
+            code: 'UNAUTHENTICATED',
+            message: expect.stringContaining('authorization'),
+            field: 'authorization',
+          },
         });
       }
       for (const wrong of [`${TOKEN}x`, TOKEN.slice(1), 'x']) {
         const res = await go({ authorization: `Bearer ${wrong}` });
         expect(res.status).toBe(403);
         expect(res.body).toEqual({
-          error: { code: 'PERMISSION_DENIED', message: expect.stringContaining('authorization') },
+          error: {
+            code: 'PERMISSION_DENIED',
+            message: expect.stringContaining('authorization'),
+            field: 'authorization',
+          },
         });
       }
       expect(await state(), 'refused calls change nothing').toEqual(before);

@@ -20,6 +20,7 @@ import {
   type Json,
   type TestApp,
   type TestService,
+  errorShape,
 } from '../helpers/api.js';
 
 const SVC = 'tcp:10.0.0.1:80';
@@ -411,18 +412,25 @@ const CASES: Case[] = [
   ...JSON_ROUTES.flatMap(([method, url]): Case[] => [
     badRaw('malformed JSON', method, url, '{"protocol": "tcp",', JSON_TYPE, 'body'),
     badRaw('trailing comma', method, url, '{"a": 1,}', JSON_TYPE, 'body'),
-    badRaw('empty JSON body', method, url, '', JSON_TYPE, 'body'),
+    badRaw('empty JSON body', method, url, '', JSON_TYPE, 'must be an object'),
     badRaw('larger than 1 MiB', method, url, `{"pad": "${big(ONE_MIB)}"}`, JSON_TYPE, 'body', 413),
     badRaw('XML', method, url, '<service/>', 'application/xml', 'body', 415),
     badRaw('a form', method, url, 'a=1', 'application/x-www-form-urlencoded', 'body', 415),
-    badRaw('__proto__', method, url, '{"__proto__": {"polluted": true}}', JSON_TYPE, 'body'),
+    badRaw(
+      '__proto__',
+      method,
+      url,
+      '{"__proto__": {"polluted": true}}',
+      JSON_TYPE,
+      '__proto__: is not a known field',
+    ),
     badRaw(
       'constructor.prototype',
       method,
       url,
       '{"constructor": {"prototype": {"polluted": true}}}',
       JSON_TYPE,
-      'body',
+      'constructor: is not a known field',
     ),
   ]),
   badRaw(
@@ -431,7 +439,7 @@ const CASES: Case[] = [
     '/v1/services',
     '{"address": "10.0.0.9", "port": 80, "persistence": {"__proto__": {"polluted": true}}}',
     JSON_TYPE,
-    'body',
+    'service.persistence.__proto__',
   ),
   badRaw(
     'a constructor key',
@@ -463,7 +471,7 @@ const CASES: Case[] = [
     '/v1/connections/{conn}',
     '{"event": {"direction": "in", "__proto__": {"flag": "syn"}}}',
     JSON_TYPE,
-    'body',
+    'update.event.__proto__',
   ),
   badRaw('text/plain', 'POST', '/v1/services', 'tcp 10.0.0.9 80', 'text/plain', 'service'),
   badRaw('text/plain', 'POST', '/v1/schedule', CLIENT, 'text/plain', 'request'),
@@ -539,7 +547,7 @@ describe('the table of malformed HTTP requests', () => {
       });
       expect(res.status, res.text.slice(0, 500)).toBe(c.status);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
-      expect(res.body).toEqual({ error: { code: c.code, message: expect.any(String) } });
+      expect(res.body).toEqual({ error: errorShape(c.code) });
       expect(res.body.error.message).toContain(c.names);
     });
   }
@@ -586,7 +594,7 @@ describe('URLs', () => {
   it('a malformed percent-encoding is 400 INVALID_ARGUMENT in the API error shape', async () => {
     const res = await call('GET', '/v1/services/%E0%A4%A');
     expect(res.status).toBe(400);
-    expect(res.body).toEqual({ error: { code: 'INVALID_ARGUMENT', message: expect.any(String) } });
+    expect(res.body).toEqual({ error: errorShape('INVALID_ARGUMENT') });
   });
 });
 

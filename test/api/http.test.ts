@@ -10,6 +10,7 @@ import {
   startTestService,
   type TestApp,
   type TestService,
+  errorShape,
 } from '../helpers/api.js';
 
 const SVC = 'tcp:10.0.0.1:80';
@@ -47,7 +48,7 @@ async function schedule(body: Record<string, unknown>) {
 
 function expectError(res: { status: number; body: unknown; text: string }, status: number, code: string) {
   expect(res.status, res.text).toBe(status);
-  expect(res.body).toEqual({ error: { code, message: expect.any(String) } });
+  expect(res.body).toEqual({ error: errorShape(code) });
 }
 
 beforeEach(() => {

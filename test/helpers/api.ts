@@ -3,6 +3,7 @@
  * service on loopback port 0, gRPC clients built from the generated descriptors, and the JSON
  * normalisation that lets the two doors' answers be compared.
  */
+import { expect } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import {
   fromJson,
@@ -274,3 +275,15 @@ export function grpcFull(schema: DescMessage, message: Json): Json {
 }
 
 export const grpcCodeName = (code: grpc.status): string => grpc.status[code];
+
+/** The API's error object: code and message, and `field` when the error names one. */
+export function errorShape(code: string): unknown {
+  return expect.toSatisfy(
+    (e: Record<string, unknown>) =>
+      e.code === code &&
+      typeof e.message === 'string' &&
+      (e.field === undefined || typeof e.field === 'string') &&
+      Object.keys(e).every((k) => k === 'code' || k === 'message' || k === 'field'),
+    `an error { code: ${code}, message, field? }`,
+  );
+}

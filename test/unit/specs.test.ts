@@ -871,7 +871,7 @@ describe('parseConnectionUpdate', () => {
     ['a UDP state on TCP', update({ state: 'UDP' }), 'tcp', 'update.state', '"UDP"'],
     ['negative packets', update({ inPackets: -1 }), 'tcp', 'update.inPackets', '-1'],
     ['fractional bytes', update({ outBytes: 1.5 }), 'tcp', 'update.outBytes', '1.5'],
-    ['string bytes', update({ inBytes: '10' }), 'tcp', 'update.inBytes', '"10"'],
+    ['non-decimal string bytes', update({ inBytes: '1e3' }), 'tcp', 'update.inBytes', '"1e3"'],
     ['an unknown field', update({ close: true }), 'tcp', 'update.close', '"close"'],
     [
       'a __proto__ key',

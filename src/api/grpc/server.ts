@@ -82,16 +82,21 @@ export class GrpcServer {
   ): grpc.handleUnaryCall<unknown, unknown> {
     if (!handler) throw new Error(`no handler for ${method.name}`);
     return (call, callback) => {
-      Promise.resolve()
-        .then(async () => {
-          this.authorise(method, call.metadata);
-          const answer = await handler(requestJson(method, call.request));
-          return responseMessage(method.output, answer ?? {});
-        })
-        .then(
-          (message) => callback(null, message),
-          (err) => callback(toServiceError(err, this.options.logger)),
-        );
+      const fail = (err: unknown) => callback(toServiceError(err, this.options.logger));
+      try {
+        this.authorise(method, call.metadata);
+        handler(requestJson(method, call.request)).then((answer) => {
+          let message: unknown;
+          try {
+            message = responseMessage(method.output, answer ?? {});
+          } catch (err) {
+            return fail(err);
+          }
+          callback(null, message);
+        }, fail);
+      } catch (err) {
+        fail(err);
+      }
     };
   }
 

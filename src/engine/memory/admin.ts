@@ -40,7 +40,7 @@ export function serviceConfig(svc: Service): ServiceConfig {
 
 export function destConfig(d: Dest): DestConfig {
   return {
-    endpoint: { ip: d.ip, port: d.port },
+    endpoint: { ip: d.ip, port: d.port, text: d.key },
     key: d.key,
     weight: d.weight,
     forward: d.forward,

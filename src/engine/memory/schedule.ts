@@ -3,7 +3,7 @@
  * services and `ip_vs_sched_persist` for persistent ones, then connection creation and binding.
  */
 import { invalid, IpvsError } from '../../domain/errors.js';
-import { formatEndpoint, type Endpoint, type Protocol } from '../../domain/keys.js';
+import { endpoint, serviceKeyOf, type Endpoint, type Protocol } from '../../domain/keys.js';
 import { ExplainRecorder } from '../../director/explain.js';
 import { SVC_ONEPACKET, type Conn, type Dest, type Service } from '../../director/model.js';
 import { templateIsValid, templateShape } from '../../director/persistence.js';
@@ -43,10 +43,7 @@ function resolveTarget(
   rec: ExplainRecorder | undefined,
 ): { svc: Service; protocol: Protocol; virtual: Endpoint } {
   if (q.service) {
-    const key =
-      q.service.kind === 'fwmark'
-        ? `${q.service.family === 6 ? 'fwm6' : 'fwm'}:${q.service.fwmark}`
-        : `${q.service.protocol}:${formatEndpoint(q.service.ip, q.service.port)}`;
+    const key = serviceKeyOf(q.service);
     const svc = state.services.get(key);
     if (!svc) throw new IpvsError('NO_SERVICE', `service: no such service ${key}`, 'service');
     if (rec) rec.lookup = 'by key';
@@ -54,7 +51,7 @@ function resolveTarget(
       if (q.protocol && q.protocol !== svc.id.protocol) {
         throw invalid('protocol', q.protocol, `does not match service ${svc.key}`);
       }
-      return { svc, protocol: svc.id.protocol, virtual: q.virtual ?? { ip: svc.id.ip, port: svc.id.port } };
+      return { svc, protocol: svc.id.protocol, virtual: q.virtual ?? endpoint(svc.id.ip, svc.id.port) };
     }
     if (!q.virtual) throw invalid('virtual', undefined, `is required for fwmark service ${svc.key}`);
     if (!q.protocol) throw invalid('protocol', undefined, `is required for fwmark service ${svc.key}`);
@@ -62,12 +59,12 @@ function resolveTarget(
   }
   const virtual = q.virtual!;
   const protocol = q.protocol ?? 'tcp';
-  const found = findService(state, virtual.ip.family, protocol, virtual.ip, virtual.port, q.fwmark);
+  const found = findService(state, protocol, virtual, q.fwmark);
   if (!found) {
     const mark = q.fwmark ? ` (fwmark ${q.fwmark})` : '';
     throw new IpvsError(
       'NO_SERVICE',
-      `virtual: no service for ${protocol} ${formatEndpoint(virtual.ip, virtual.port)}${mark}`,
+      `virtual: no service for ${protocol} ${virtual.text}${mark}`,
       'virtual',
     );
   }
@@ -106,11 +103,7 @@ export function schedule(
     protocol,
     client,
     virtual,
-    tupleKey: connTupleKey(
-      protocol,
-      formatEndpoint(client.ip, client.port),
-      formatEndpoint(virtual.ip, virtual.port),
-    ),
+    tupleKey: connTupleKey(protocol, client.text, virtual.text),
     query: q,
     now,
     ctx: rec ? { ...ctx, note: rec.note } : ctx,
