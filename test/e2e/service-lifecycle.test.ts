@@ -38,7 +38,9 @@ describe('service start and stop', () => {
   });
 
   it('does not warn beyond loopback when a token is set', async () => {
-    const svc = await startServiceProcess({ env: { HOST: '0.0.0.0', IPVS_ADMIN_TOKEN: 'a-long-enough-token' } });
+    const svc = await startServiceProcess({
+      env: { HOST: '0.0.0.0', IPVS_ADMIN_TOKEN: 'a-long-enough-token' },
+    });
     expect(svc.output()).not.toContain('without IPVS_ADMIN_TOKEN');
     expect(await svc.stop()).toBe(0);
   });
@@ -51,9 +53,16 @@ describe('service start and stop', () => {
       body: JSON.stringify({ protocol: 'tcp', address: '10.0.0.1', port: 80, scheduler: 'rr' }),
     });
     // A batch of rules big enough to be under way when the signal lands.
-    const lines = Array.from({ length: 2000 }, (_, i) => `-a -t 10.0.0.1:80 -r 10.2.${i >> 8}.${i & 255}:80 -m -w 1`);
+    const lines = Array.from(
+      { length: 2000 },
+      (_, i) => `-a -t 10.0.0.1:80 -r 10.2.${i >> 8}.${i & 255}:80 -m -w 1`,
+    );
     const text = `-A -t 10.0.0.1:80 -s rr\n${lines.join('\n')}\n`;
-    const put = fetch(`${svc.url}/v1/rules`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: text });
+    const put = fetch(`${svc.url}/v1/rules`, {
+      method: 'PUT',
+      headers: { 'content-type': 'text/plain' },
+      body: text,
+    });
     await new Promise((r) => setTimeout(r, 20));
     const stopped = svc.stop();
     const answer = await put;
