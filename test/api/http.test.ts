@@ -728,9 +728,15 @@ describe('stats and observability', () => {
     expect(res.text).toContain('</html>');
   });
 
-  it('every answer carries an x-request-id', async () => {
-    const res = await call('GET', '/healthz');
-    expect(res.headers['x-request-id']).toEqual(expect.any(String));
+  it("a caller's x-request-id is echoed back; without one no header is added", async () => {
+    const traced = await t.app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-request-id': 'trace-42' },
+    });
+    expect(traced.headers['x-request-id']).toBe('trace-42');
+    const plain = await call('GET', '/healthz');
+    expect(plain.headers['x-request-id']).toBeUndefined();
   });
 
   it('an unknown route is 404 NOT_FOUND in the error shape', async () => {
