@@ -137,7 +137,14 @@ export interface Conn extends Timer {
   /** SIP Call-ID (persistence-engine data) of a template. */
   callId: string | null;
   fwmark: number;
+  /** Incoming packets seen (drives conn-sync's threshold rule). */
   inPkts: number;
+  /** Created by conn-sync (the kernel's SYNC flag), not by a decision here. */
+  synced: boolean;
+  /** Conn-sync bookkeeping (`old_state`, `sync_endtime` and its retry bits). */
+  syncOldState: string;
+  syncEndtime: number;
+  syncRetries: number;
 }
 
 export interface GcTimer extends Timer {

@@ -149,6 +149,37 @@ export interface Connection {
   service: string;
   /** Set when the update was a client packet for a deleted destination: dropped (§6.6). */
   dropped?: boolean;
+  /** "sync" for entries a conn-sync backup installed, else "local" (`/proc/net/ip_vs_conn_sync`). */
+  origin?: 'local' | 'sync';
+}
+
+/** One entry of conn-sync (proto ipvs.v1.SyncEntry in its JSON form). */
+export interface SyncEntry {
+  protocol: string;
+  template: boolean;
+  inactive: boolean;
+  noOutput: boolean;
+  state: string;
+  clientAddress: string;
+  clientPort: number;
+  virtualAddress: string;
+  virtualPort: number;
+  destinationAddress: string;
+  destinationPort: number;
+  fwmark: number;
+  timeout: number;
+  peName?: string;
+  peData?: string;
+  expiresInMs?: number;
+}
+
+export interface SyncApplyResult {
+  /** Entries created or refreshed. */
+  applied: number;
+  /** No matching local service or destination (§7.5: the backup needs the same configuration). */
+  unbound: number;
+  /** Malformed, or a stale notice for a replaced connection (§7.4). */
+  ignored: number;
 }
 
 export interface ConnectionFilter {
@@ -204,6 +235,16 @@ export interface Engine {
   setTimeouts(t: Partial<Timeouts>): Promise<Timeouts>;
   getSysctl(): Promise<Sysctl>;
   setSysctl(patch: Sysctl): Promise<Sysctl>;
+
+  /**
+   * Conn-sync, master side: `listener` receives the entries the kernel's rules (§7.2) send, after
+   * each call that produced some; null stops it.
+   */
+  setSyncListener(listener: ((entries: SyncEntry[]) => void) | null): void;
+  /** Conn-sync: every live entry, for a resync. */
+  syncSnapshot(): Promise<SyncEntry[]>;
+  /** Conn-sync, backup side: installs entries as `ip_vs_proc_conn` does (§7.4). */
+  applySync(entries: SyncEntry[]): Promise<SyncApplyResult>;
 
   /** Fires every timer due at the engine clock's now, in deadline order. */
   tick(): Promise<void>;

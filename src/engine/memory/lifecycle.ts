@@ -19,6 +19,7 @@ import { estimate, ESTIMATOR_INTERVAL_MS } from '../../director/estimator.js';
 import { GC_INTERVAL_MS } from '../../schedulers/locality.js';
 import type { SchedContext } from '../../schedulers/types.js';
 import type { DirectorState } from './state.js';
+import { noteExpireLater } from './sync.js';
 
 /** `ip_vs_conn_expire`: an entry that still controls others lives on, re-armed for 60 s. */
 export const EXPIRE_LATER_MS = 60_000;
@@ -36,6 +37,8 @@ export interface NewEntry {
   tableKey: string | null;
   callId: string | null;
   fwmark: number;
+  /** Conn-sync entries keep the master's INACTIVE flag (§6.1); new connections start inactive. */
+  inactive?: boolean;
 }
 
 /** `ip_vs_conn_new` + `ip_vs_bind_dest`: the entry exists, is counted and is in its table. */
@@ -55,7 +58,7 @@ export function createEntry(state: DirectorState, svc: Service, dest: Dest, e: N
     tableKey: e.tableKey,
     state: 'NONE',
     // Every dest's connection flags carry INACTIVE, so a new connection is first counted inactive.
-    inactive: !e.template,
+    inactive: e.inactive ?? !e.template,
     noOutput: dest.forward !== 'masq',
     timeoutMs: NEW_ENTRY_TIMEOUT_MS,
     control: null,
@@ -64,6 +67,10 @@ export function createEntry(state: DirectorState, svc: Service, dest: Dest, e: N
     callId: e.callId,
     fwmark: e.fwmark,
     inPkts: 0,
+    synced: false,
+    syncOldState: 'NONE',
+    syncEndtime: 0,
+    syncRetries: 0,
     deadline: 0,
     seq: 0,
     heapIndex: -1,
@@ -126,6 +133,7 @@ export function expireEntry(state: DirectorState, c: Conn, now: number, forced: 
   if (c.nControl > 0) {
     c.timeoutMs = EXPIRE_LATER_MS;
     rearm(state, c, now);
+    noteExpireLater(state, c, now);
     return;
   }
   unlink(state, c);

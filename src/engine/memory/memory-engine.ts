@@ -24,6 +24,8 @@ import type {
   ServiceSpec,
   ServiceStatus,
   StatsSnapshot,
+  SyncApplyResult,
+  SyncEntry,
   Sysctl,
 } from '../engine.js';
 import { IdempotencyCache } from '../idempotency.js';
@@ -46,6 +48,7 @@ import {
 } from './lifecycle.js';
 import { schedule } from './schedule.js';
 import { DirectorState } from './state.js';
+import { applySyncEntry, noteIncoming, toSyncEntry } from './sync.js';
 import { connectionView, destView, serviceView, statsView } from './views.js';
 
 export interface MemoryEngineOptions {
@@ -65,6 +68,7 @@ export class MemoryEngine implements Engine {
   private readonly randomInt: (n: number) => number;
   private readonly idempotency = new IdempotencyCache<ScheduleResponse>();
   private readonly interval: NodeJS.Timeout | undefined;
+  private syncListener: ((entries: SyncEntry[]) => void) | null = null;
 
   constructor(options: MemoryEngineOptions) {
     this.clock = options.clock;
@@ -87,11 +91,38 @@ export class MemoryEngine implements Engine {
   private advance(): number {
     const now = this.clock.now();
     runTimers(this.state, now, this.schedContext);
+    this.flushSync();
     return now;
+  }
+
+  /** Hands the entries the master's rules chose during this call to the sync daemon. */
+  private flushSync(): void {
+    const out = this.state.syncOut;
+    if (out && out.length > 0 && this.syncListener) {
+      this.state.syncOut = [];
+      this.syncListener(out);
+    }
   }
 
   async tick(): Promise<void> {
     this.advance();
+  }
+
+  setSyncListener(listener: ((entries: SyncEntry[]) => void) | null): void {
+    this.syncListener = listener;
+    this.state.syncOut = listener ? [] : null;
+  }
+
+  async syncSnapshot(): Promise<SyncEntry[]> {
+    const now = this.advance();
+    return [...this.state.byId.values()].map((c) => toSyncEntry(c, now, true));
+  }
+
+  async applySync(entries: SyncEntry[]): Promise<SyncApplyResult> {
+    const now = this.advance();
+    const result: SyncApplyResult = { applied: 0, unbound: 0, ignored: 0 };
+    for (const e of entries) result[applySyncEntry(this.state, e, now)]++;
+    return result;
   }
 
   async addService(spec: ServiceSpec): Promise<ServiceStatus> {
@@ -190,6 +221,7 @@ export class MemoryEngine implements Engine {
     }
     const response = schedule(this.state, q, now, this.schedContext(now));
     if (q.requestId !== undefined) this.idempotency.put(q.requestId, response, now);
+    this.flushSync();
     return response;
   }
 
@@ -202,7 +234,9 @@ export class MemoryEngine implements Engine {
 
   async updateConnection(id: string, update: ConnectionUpdate): Promise<Connection> {
     const now = this.advance();
-    return this.applyUpdate(this.entryOrThrow(id), update, now);
+    const answer = this.applyUpdate(this.entryOrThrow(id), update, now);
+    this.flushSync();
+    return answer;
   }
 
   private applyUpdate(c: Conn, update: ConnectionUpdate, now: number): Connection {
@@ -218,7 +252,10 @@ export class MemoryEngine implements Engine {
     else if (u.event) packetEvent(s, c, u.event.direction, u.event.flag);
     const inPkts = u.inPackets || (u.event && u.event.direction !== 'out' ? 1 : 0);
     const outPkts = u.outPackets || (u.event?.direction === 'out' ? 1 : 0);
-    c.inPkts += inPkts;
+    // Conn-sync counts incoming packets; an explicit state stands for at least one.
+    const previous = c.inPkts;
+    c.inPkts += Math.max(inPkts, u.state !== undefined ? 1 : 0);
+    if (c.inPkts > previous) noteIncoming(s, c, previous, now);
     if (c.dest.available) {
       for (const stats of [c.dest.stats, c.service.stats, s.totalStats]) {
         stats.inPkts += inPkts;
@@ -251,7 +288,7 @@ export class MemoryEngine implements Engine {
     const now = this.advance();
     if (!Array.isArray(updates))
       throw new IpvsError('INVALID_ARGUMENT', 'updates: must be a list', 'updates');
-    return updates.map((item, i): BatchResult => {
+    const results = updates.map((item, i): BatchResult => {
       const connection = typeof item?.connection === 'string' ? item.connection : '';
       try {
         const { connection: id, close, ...update } = parseBatchItem(item, `updates[${i}]`);
@@ -267,6 +304,8 @@ export class MemoryEngine implements Engine {
         return { connection, ok: false, error: { code: err.code, message } };
       }
     });
+    this.flushSync();
+    return results;
   }
 
   async listConnections(filter: ConnectionFilter = {}): Promise<Connection[]> {

@@ -14,6 +14,7 @@ import type { Candidate, ScheduleResponse } from '../engine.js';
 import type { ScheduleQuery } from '../specs.js';
 import { createEntry, enterState, expireEntry, invalidateTemplate, packetEvent, rearm } from './lifecycle.js';
 import { connTupleKey, type DirectorState } from './state.js';
+import { noteIncoming } from './sync.js';
 
 const FTP_DATA_PORT = 20;
 
@@ -139,6 +140,8 @@ export function schedule(
     else if (protocol === 'tcp') packetEvent(state, c, 'in', 'syn');
     else enterState(state, c, firstPacketState(protocol));
     rearm(state, c, now);
+    c.inPkts = 1;
+    noteIncoming(state, c, 0, now);
     c.dest.stats.conns++;
     c.service.stats.conns++;
     state.totalStats.conns++;
@@ -160,6 +163,7 @@ function follow(flow: Flow, existing: Conn): ScheduleResponse {
   else if (protocol === 'udp') packetEvent(state, existing, 'in', undefined);
   else enterState(state, existing, sctpInitFromClient(existing.state));
   rearm(state, existing, flow.now);
+  noteIncoming(state, existing, existing.inPkts++, flow.now);
   if (flow.rec) flow.rec.existing = 'followed';
   return respond(existing, true, flow.rec, undefined);
 }
@@ -191,7 +195,7 @@ function newConnection(flow: Flow, dest: Dest, dport: number): Conn {
     dport,
     tableKey: flow.onePacket ? null : flow.tupleKey,
     callId: null,
-    fwmark: flow.query.fwmark,
+    fwmark: flow.svc.fwmark || flow.query.fwmark,
   });
 }
 
@@ -254,7 +258,7 @@ function schedulePersistent(flow: Flow): Conn {
       dport: shape.keepsDestPort ? dest.port : 0,
       tableKey: shape.key,
       callId,
-      fwmark: flow.query.fwmark,
+      fwmark: flow.svc.fwmark || flow.query.fwmark,
     });
     ct.timeoutMs = persistence.timeoutSec * 1000;
   }

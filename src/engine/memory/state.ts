@@ -7,6 +7,7 @@ import { newStats } from '../../director/model.js';
 import type { ServiceIndex } from '../../director/service-lookup.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../../director/states.js';
 import { DEFAULT_SYSCTL, type SysctlValues } from '../../director/sysctl.js';
+import type { SyncEntry } from '../engine.js';
 import { TimerHeap } from './timer-heap.js';
 
 export class DirectorState implements ServiceIndex {
@@ -23,6 +24,8 @@ export class DirectorState implements ServiceIndex {
   readonly totalStats: Stats = newStats();
   timeouts: Timeouts = { ...DEFAULT_TIMEOUTS };
   sysctl: SysctlValues = { ...DEFAULT_SYSCTL, sync_threshold: [...DEFAULT_SYSCTL.sync_threshold] };
+  /** Entries the master sync daemon must send, gathered during a call; null while no master runs. */
+  syncOut: SyncEntry[] | null = null;
   ftpServices = 0;
   portZeroServices = 0;
   private nextEntry = 1;

@@ -75,6 +75,7 @@ export function connectionView(c: Conn, now: number): Connection {
     expiresInMs: Math.max(0, c.deadline - now),
     template: c.template,
     service: c.service.key,
+    origin: c.synced ? 'sync' : 'local',
   };
   if (c.control) view.controlledBy = c.control.id;
   if (c.template) view.controls = c.nControl;
