@@ -4,19 +4,13 @@
  * and the pick joins the set. A set of several members untouched for `lblcr_expiration` loses its
  * most loaded member, at most one per call — after the min was chosen (a kernel quirk kept here).
  */
-import { LocalityLoad, LocalityTable, type LocalityEntry } from './locality.js';
-import { skipOverloadedOrQuiesced } from './tree-scheduler.js';
-import { defineScheduler, overhead, type SchedDest } from './types.js';
+import { localityScheduler, LocalityTable, type LocalityEntry } from './locality.js';
+import { overhead, type SchedDest } from './types.js';
 
 interface LblcrEntry extends LocalityEntry {
   /** Members, most recently inserted first. */
   set: SchedDest[];
   lastmod: number;
-}
-
-interface LblcrState {
-  readonly load: LocalityLoad;
-  readonly table: LocalityTable<LblcrEntry>;
 }
 
 /** `ip_vs_dest_set_min`: least overhead/weight among usable members, ties to the earlier member. */
@@ -43,53 +37,35 @@ function setMax(set: readonly SchedDest[]): SchedDest | null {
   return most;
 }
 
-export const lblcr = defineScheduler<LblcrState>({
-  name: 'lblcr',
-  init(svc) {
-    const load = new LocalityLoad();
-    load.rebuild(svc);
-    return { load, table: new LocalityTable<LblcrEntry>() };
-  },
-  addDest: (s, svc, d) => s.load.added(svc, d),
-  delDest: (s, svc, d) => s.load.removed(svc, d),
-  updDest: (s, _svc, d) => s.load.refresh(d),
-  countersChanged: (s, _svc, d) => s.load.refresh(d),
-  schedule(s, _svc, pkt, ctx) {
-    const entry = s.table.get(pkt.vaddr);
-    if (entry) {
-      entry.lastuse = ctx.now;
-      const min = setMin(entry.set);
-      if (entry.set.length > 1 && ctx.now > entry.lastmod + ctx.sysctl.lblcr_expiration * 1000) {
-        const max = setMax(entry.set);
-        if (max) {
-          entry.set.splice(entry.set.indexOf(max), 1);
-          entry.lastmod = ctx.now;
-          ctx.note?.(`set of ${pkt.vaddr.text} expired its most loaded member ${max.key}`);
-        }
-      }
-      if (min && !s.load.isOverloaded(min)) {
-        ctx.note?.(`set hit ${pkt.vaddr.text} → ${min.key}`);
-        return min;
-      }
-      const d = s.load.leastLoaded();
-      if (!d) return null;
-      if (!entry.set.includes(d)) {
-        entry.set.unshift(d);
+export const lblcr = localityScheduler<LblcrEntry>('lblcr', (s, _svc, pkt, ctx) => {
+  const entry = s.table.get(pkt.vaddr);
+  if (entry) {
+    entry.lastuse = ctx.now;
+    const min = setMin(entry.set);
+    if (entry.set.length > 1 && ctx.now > entry.lastmod + ctx.sysctl.lblcr_expiration * 1000) {
+      const max = setMax(entry.set);
+      if (max) {
+        entry.set.splice(entry.set.indexOf(max), 1);
         entry.lastmod = ctx.now;
+        ctx.note?.(`set of ${pkt.vaddr.text} expired its most loaded member ${max.key}`);
       }
-      ctx.note?.(`set of ${pkt.vaddr.text} grows by wlc pick ${d.key}`);
-      return d;
+    }
+    if (min && !s.load.isOverloaded(min)) {
+      ctx.note?.(`set hit ${pkt.vaddr.text} → ${min.key}`);
+      return min;
     }
     const d = s.load.leastLoaded();
     if (!d) return null;
-    const bucket = LocalityTable.bucketOf(pkt.vaddr);
-    s.table.set({ addr: pkt.vaddr, bucket, lastuse: ctx.now, lastmod: ctx.now, set: [d] });
+    if (!entry.set.includes(d)) {
+      entry.set.unshift(d);
+      entry.lastmod = ctx.now;
+    }
+    ctx.note?.(`set of ${pkt.vaddr.text} grows by wlc pick ${d.key}`);
     return d;
-  },
-  describe: (s, _svc, d) => ({
-    metric: `overhead ${overhead(d)} / weight ${d.weight}`,
-    skip: skipOverloadedOrQuiesced(d) ?? (s.load.isOverloaded(d) ? 'lblc-overloaded' : undefined),
-  }),
-  gc: (s, _svc, ctx) => s.table.collect(ctx.now, ctx.sysctl.lblcr_expiration * 1000),
-  size: (s) => s.table.size,
+  }
+  const d = s.load.leastLoaded();
+  if (!d) return null;
+  const bucket = LocalityTable.bucketOf(pkt.vaddr);
+  s.table.set({ addr: pkt.vaddr, bucket, lastuse: ctx.now, lastmod: ctx.now, set: [d] });
+  return d;
 });

@@ -7,7 +7,13 @@ import { fold, type Ip } from '../domain/address.js';
 import { hash32 } from './hash.js';
 import { BestTree } from './klo-tree.js';
 import { skipOverloadedOrQuiesced } from './tree-scheduler.js';
-import type { SchedDest, SchedService } from './types.js';
+import {
+  defineScheduler,
+  overhead,
+  type SchedDest,
+  type SchedService,
+  type SchedulerModule,
+} from './types.js';
 import { lighterByWeight } from './wlc.js';
 
 export const LOCALITY_TAB_BITS = 10;
@@ -138,4 +144,42 @@ export class LocalityLoad {
   isOverloaded(d: SchedDest): boolean {
     return d.activeConns > d.weight && this.underloaded.size > 0;
   }
+}
+
+export interface LocalityState<E extends LocalityEntry> {
+  readonly load: LocalityLoad;
+  readonly table: LocalityTable<E>;
+}
+
+/**
+ * lblc and lblcr differ only in their `schedule` and their expiration sysctl; the state, the hooks
+ * that keep the load view current, explain and garbage collection are this one module shape.
+ */
+export function localityScheduler<E extends LocalityEntry>(
+  name: 'lblc' | 'lblcr',
+  schedule: SchedulerModule<LocalityState<E>>['schedule'],
+): SchedulerModule<LocalityState<E>> {
+  return defineScheduler<LocalityState<E>>({
+    name,
+    init(svc) {
+      const load = new LocalityLoad();
+      load.rebuild(svc);
+      return { load, table: new LocalityTable<E>() };
+    },
+    addDest: (s, svc, d) => s.load.added(svc, d),
+    delDest: (s, svc, d) => s.load.removed(svc, d),
+    updDest: (s, _svc, d) => s.load.refresh(d),
+    countersChanged: (s, _svc, d) => s.load.refresh(d),
+    schedule,
+    describe: (s, _svc, d) => ({
+      metric: `overhead ${overhead(d)} / weight ${d.weight}`,
+      skip: skipOverloadedOrQuiesced(d) ?? (s.load.isOverloaded(d) ? 'lblc-overloaded' : undefined),
+    }),
+    gc: (s, _svc, ctx) =>
+      s.table.collect(
+        ctx.now,
+        (name === 'lblc' ? ctx.sysctl.lblc_expiration : ctx.sysctl.lblcr_expiration) * 1000,
+      ),
+    size: (s) => s.table.size,
+  });
 }
