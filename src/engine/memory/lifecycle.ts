@@ -169,6 +169,28 @@ export function flushNoDestConnections(state: DirectorState, now: number): void 
     if (c.template && c.nControl === 0 && state.byId.has(c.id)) expireEntry(state, c, now, false);
 }
 
+/** Rates decay to exactly zero within this many idle estimator runs (`x += floor(-x/4)`). */
+const ESTIMATOR_CATCH_UP_RUNS = 200;
+
+/**
+ * The 2 s estimator run due at `at`; returns when the next is due. Counters only move during calls,
+ * and every call fires due timers first, so when the clock jumped over many periods (a manual clock
+ * advanced by days) all periods after the first saw no traffic: they only decay the rates, and past
+ * a few hundred of them the rates are zero whatever their number.
+ */
+function estimateAll(state: DirectorState, at: number, now: number): number {
+  const idle = Math.max(0, Math.floor((now - at) / ESTIMATOR_INTERVAL_MS));
+  const runs = 1 + Math.min(idle, ESTIMATOR_CATCH_UP_RUNS);
+  for (let i = 0; i < runs; i++) {
+    for (const svc of state.services.values()) {
+      estimate(svc.stats);
+      for (const d of svc.dests) estimate(d.stats);
+    }
+    estimate(state.totalStats);
+  }
+  return at + (idle + 1) * ESTIMATOR_INTERVAL_MS;
+}
+
 /** Fires every timer due at `now`, each at its own deadline, in deadline order. */
 export function runTimers(
   state: DirectorState,
@@ -185,12 +207,7 @@ export function runTimers(
       svc.scheduler.gc?.(svc.schedState, svc, schedContext(at));
       state.timers.arm(t, at + GC_INTERVAL_MS);
     } else {
-      for (const svc of state.services.values()) {
-        estimate(svc.stats);
-        for (const d of svc.dests) estimate(d.stats);
-      }
-      estimate(state.totalStats);
-      state.timers.arm(t, at + ESTIMATOR_INTERVAL_MS);
+      state.timers.arm(t, estimateAll(state, at, now));
     }
   }
 }
