@@ -127,6 +127,8 @@ export interface Conn extends Timer {
   state: string;
   /** INACTIVE flag: counted in inactconns rather than activeconns. */
   inactive: boolean;
+  /** Forwarding method at creation (the entry's fwd flag bits; the dest may change later). */
+  readonly forward: Forward;
   /** NOOUTPUT flag: DR/TUN connections use the INPUT-ONLY table until a reply is seen. */
   noOutput: boolean;
   timeoutMs: number;

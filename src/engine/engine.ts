@@ -167,7 +167,10 @@ export interface SyncEntry {
   destinationAddress: string;
   destinationPort: number;
   fwmark: number;
+  /** Seconds; 0 = none carried: the backup uses the state's default (templates: 180 s). */
   timeout: number;
+  /** The forwarding method the entry was made with (the kernel flags' fwd bits); absent: masq. */
+  forward?: string;
   peName?: string;
   peData?: string;
   expiresInMs?: number;

@@ -59,6 +59,7 @@ export function createEntry(state: DirectorState, svc: Service, dest: Dest, e: N
     state: 'NONE',
     // Every dest's connection flags carry INACTIVE, so a new connection is first counted inactive.
     inactive: e.inactive ?? !e.template,
+    forward: dest.forward,
     noOutput: dest.forward !== 'masq',
     timeoutMs: NEW_ENTRY_TIMEOUT_MS,
     control: null,

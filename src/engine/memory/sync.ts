@@ -8,7 +8,7 @@ import { setActive } from '../../director/accounting.js';
 import type { Conn, Dest, Service } from '../../director/model.js';
 import { templateKey } from '../../director/persistence.js';
 import { findService } from '../../director/service-lookup.js';
-import { parseState } from '../../director/states.js';
+import { parseState, stateTimeout } from '../../director/states.js';
 import { syncNeeded } from '../../sync/policy.js';
 import type { SyncApplyResult, SyncEntry } from '../engine.js';
 import { createEntry, expireEntry } from './lifecycle.js';
@@ -30,6 +30,7 @@ export function toSyncEntry(c: Conn, now: number, withRemaining: boolean): SyncE
     destinationPort: c.dport,
     fwmark: c.fwmark,
     timeout: Math.ceil(c.timeoutMs / 1000),
+    forward: c.forward,
   };
   if (c.callId !== null) {
     e.peName = 'sip';
@@ -83,7 +84,7 @@ function addressOf(text: string): Ip | undefined {
 function localDest(svc: Service, e: SyncEntry, daddr: Ip): Dest | undefined {
   const exact = endpoint(daddr, e.destinationPort).text;
   const zero = endpoint(daddr, 0).text;
-  const order = e.fwmark && e.noOutput ? [zero, exact] : [exact, zero];
+  const order = e.fwmark && e.forward !== undefined && e.forward !== 'masq' ? [zero, exact] : [exact, zero];
   for (const key of order) {
     const d = svc.byKey.get(key);
     if (d) return d;
@@ -92,6 +93,9 @@ function localDest(svc: Service, e: SyncEntry, daddr: Ip): Dest | undefined {
 }
 
 type Outcome = keyof SyncApplyResult;
+
+/** `ip_vs_proc_conn`: a template whose record carries no timeout lives 180 s. */
+const SYNC_TEMPLATE_DEFAULT_TIMEOUT_MS = 180_000;
 
 /** `ip_vs_proc_conn` for one record. */
 export function applySyncEntry(state: DirectorState, e: SyncEntry, now: number): Outcome {
@@ -162,7 +166,13 @@ export function applySyncEntry(state: DirectorState, e: SyncEntry, now: number):
   if (c.template) c.assured = entryState === 'ASSURED';
   else c.state = entryState;
   c.syncOldState = c.state;
-  c.timeoutMs = e.timeout * 1000;
+  // No timeout carried (0, as in version 0 messages): the state's own, 180 s for templates.
+  c.timeoutMs =
+    e.timeout > 0
+      ? e.timeout * 1000
+      : c.template
+        ? SYNC_TEMPLATE_DEFAULT_TIMEOUT_MS
+        : stateTimeout(protocol as Protocol, entryState, state.timeouts) * 1000;
   state.timers.arm(c, now + (e.expiresInMs ?? c.timeoutMs));
   return 'applied';
 }
