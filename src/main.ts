@@ -11,6 +11,7 @@ import { ConfigError, isLoopback, loadConfig, type Config } from './config.js';
 import { ManualClock, systemClock } from './engine/clock.js';
 import type { Engine } from './engine/engine.js';
 import { MemoryEngine } from './engine/memory/memory-engine.js';
+import { SyncManager } from './sync/daemon.js';
 
 export interface RunningService {
   httpPort: number;
@@ -35,7 +36,13 @@ function makeEngine(config: Config, logger: Logger): { engine: Engine; manualClo
 
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const { engine, manualClock } = makeEngine(config, logger);
-  const handlers = new Handlers(engine, manualClock);
+  const sync =
+    config.syncRedisUrl !== undefined
+      ? new SyncManager({ engine, redisUrl: config.syncRedisUrl, logger })
+      : undefined;
+  if (sync)
+    logger.info({ directorId: sync.directorId }, 'conn-sync: daemons can be started (SYNC_REDIS_URL)');
+  const handlers = new Handlers(engine, manualClock, sync);
   if (config.rules !== undefined) {
     const applied = await handlers.replaceRules(config.rules);
     logger.info({ file: config.rulesFile, lines: applied.linesApplied }, 'rules loaded');
@@ -62,6 +69,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     handlers,
     async stop() {
       await Promise.all([http.close(), grpc.close()]);
+      await sync?.close();
       await engine.close();
     },
   };

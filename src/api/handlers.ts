@@ -22,6 +22,7 @@ import { systemClock } from '../engine/clock.js';
 import { MemoryEngine } from '../engine/memory/memory-engine.js';
 import { IpvsadmError } from '../ipvsadm/errors.js';
 import { formatSave } from '../ipvsadm/save.js';
+import { parseRole, parseStartRequest, syncUnconfigured, type SyncManager } from '../sync/daemon.js';
 
 export class Handlers {
   readonly decisions = new DecisionCounters();
@@ -30,6 +31,8 @@ export class Handlers {
     readonly engine: Engine,
     /** Present when the service runs with IPVS_CLOCK=manual. */
     private readonly manualClock?: ManualClock,
+    /** The conn-sync daemons; present when the service has SYNC_REDIS_URL. */
+    readonly sync?: SyncManager,
   ) {}
 
   createService = (body: unknown) => this.engine.addService(body as ServiceSpec);
@@ -108,6 +111,23 @@ export class Handlers {
 
   getStats = () => this.engine.getStats();
   zeroStats = (service?: string) => this.engine.zeroStats(service);
+
+  /** `ipvsadm -L --daemon`: the running sync daemons with their health. */
+  listSyncDaemons = async () => ({ daemons: this.sync ? this.sync.list() : [] });
+
+  /** `ipvsadm --start-daemon` (body: proto SyncDaemonConfig in JSON form). */
+  startSyncDaemon = async (body: unknown) => {
+    const options = parseStartRequest(body);
+    if (!this.sync?.configured) throw syncUnconfigured();
+    return this.sync.start(options);
+  };
+
+  /** `ipvsadm --stop-daemon`. */
+  stopSyncDaemon = async (role: unknown) => {
+    const r = parseRole(role);
+    if (!this.sync?.configured) throw syncUnconfigured();
+    await this.sync.stop(r);
+  };
 
   private clockOrThrow(): ManualClock {
     if (!this.manualClock)

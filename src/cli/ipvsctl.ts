@@ -14,11 +14,17 @@ import type { Connection, ServiceStatus } from '../engine/engine.js';
 import { applyCommand, ipvsadmMessage, restoreRules, tokenizeRuleLine } from '../ipvsadm/apply.js';
 import { IpvsadmError, RestoreError } from '../ipvsadm/errors.js';
 import { splitEndpoint, type NameResolver } from '../ipvsadm/format.js';
-import { formatListing, type ListingData } from '../ipvsadm/list.js';
+import {
+  formatDaemonsWithHealth,
+  formatListing,
+  type DaemonHealthInfo,
+  type ListingData,
+} from '../ipvsadm/list.js';
 import { parseCommand, usageText, versionText, type IpvsadmCommand } from '../ipvsadm/options.js';
 import { formatSave } from '../ipvsadm/save.js';
 import {
   ApiError,
+  daemonsOf,
   DEFAULT_SERVER,
   HttpClient,
   normaliseServer,
@@ -176,7 +182,33 @@ function readFailure(err: unknown): Failure {
 
 type ListCommand = Extract<IpvsadmCommand, { kind: 'list' }>;
 
-async function listing(cmd: ListCommand, client: HttpClient): Promise<string> {
+/** GET /v1/sync with each daemon's health (`-L --daemon --stats`); empty without the route. */
+async function daemonsWithHealth(client: HttpClient): Promise<DaemonHealthInfo[]> {
+  let answer: { daemons?: unknown[] } | undefined;
+  try {
+    answer = await client.request('GET', '/v1/sync');
+  } catch (err) {
+    if (err instanceof ApiError && err.noRoute) return [];
+    throw err;
+  }
+  const out: DaemonHealthInfo[] = [];
+  for (const raw of answer?.daemons ?? []) {
+    const [info] = daemonsOf([raw]);
+    const r = raw as Record<string, unknown>;
+    if (!info) continue;
+    out.push({
+      ...info,
+      state: typeof r.state === 'string' ? r.state : undefined,
+      directorId: typeof r.directorId === 'string' ? r.directorId : undefined,
+      channel: typeof r.channel === 'string' ? r.channel : undefined,
+      health: typeof r.health === 'object' && r.health !== null ? (r.health as Record<string, unknown>) : {},
+    });
+  }
+  return out;
+}
+
+async function listing(cmd: ListCommand, client: HttpClient, daemonStats = false): Promise<string> {
+  if (cmd.view === 'daemon' && daemonStats) return formatDaemonsWithHealth(await daemonsWithHealth(client));
   const data: ListingData = {};
   let endpoints: EndpointToName[] = [];
   switch (cmd.view) {
@@ -249,8 +281,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
 
   let args: SplitArgs;
   let cmd: IpvsadmCommand;
+  let daemonStats = false;
   try {
     args = splitArgs(argv);
+    // `-L --daemon --stats` (an ipvsctl extension; ipvsadm refuses the pair) adds sync health.
+    daemonStats = args.rest.includes('--daemon') && args.rest.includes('--stats');
+    if (daemonStats) args.rest = args.rest.filter((a) => a !== '--stats');
     const resolveHost = await resolveHosts(hostNamesIn(args.rest));
     cmd = parseCommand(args.rest, { program: PROGRAM, resolveHost, resolveService: serviceToPort });
   } catch (err) {
@@ -280,7 +316,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     case 'save': {
       let out: string;
       try {
-        out = cmd.kind === 'list' ? await listing(cmd, client) : await save(cmd.numeric, client);
+        out = cmd.kind === 'list' ? await listing(cmd, client, daemonStats) : await save(cmd.numeric, client);
       } catch (err) {
         return fail(readFailure(err));
       }

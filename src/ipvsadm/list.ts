@@ -262,6 +262,50 @@ export function formatDaemons(daemons: readonly DaemonInfo[]): string {
   return out;
 }
 
+/** A daemon with its sync health, as GET /v1/sync lists it (read loosely: numbers or strings). */
+export interface DaemonHealthInfo extends DaemonInfo {
+  state?: string;
+  directorId?: string;
+  channel?: string;
+  health?: Record<string, unknown>;
+}
+
+/**
+ * `ipvsctl -L --daemon --stats`, an extension (ipvsadm refuses --stats with --daemon): each daemon's
+ * ipvsadm line, then its sync health, indented.
+ */
+export function formatDaemonsWithHealth(daemons: readonly DaemonHealthInfo[]): string {
+  let out = '';
+  for (const role of ['master', 'backup'] as const) {
+    const d = daemons.find((x) => x.role === role);
+    if (!d) continue;
+    out += formatDaemons([d]);
+    const h = d.health ?? {};
+    const n = (name: string) => String(h[name] ?? 0);
+    out += `  state ${d.state ?? '?'}, director ${d.directorId ?? '?'}, channel ${d.channel ?? '?'}, reconnects ${n('reconnects')}\n`;
+    if (role === 'master') {
+      out +=
+        `  sent ${n('messagesSent')} messages, ${n('entriesSent')} entries, last sequence ${n('lastSequence')}, ` +
+        `${n('snapshotsSent')} snapshots for ${n('resyncRequestsServed')} resync requests, ${n('publishErrors')} publish errors\n`;
+      continue;
+    }
+    out +=
+      `  received ${n('messagesReceived')} messages, ${n('entriesReceived')} entries: ${n('entriesApplied')} applied, ` +
+      `${n('entriesUnbound')} unbound, ${n('entriesIgnored')} ignored, ${n('entriesSkipped')} skipped; ` +
+      `${n('messagesIgnored')} messages ignored\n`;
+    out += `  gaps ${n('gaps')}, resyncs requested ${n('resyncsRequested')}, snapshots applied ${n('snapshotsApplied')}\n`;
+    if (h.lagMs !== undefined)
+      out += `  lag ${String(h.lagMs)} ms (p50 ${String(h.lagP50Ms ?? '?')} ms, p99 ${String(h.lagP99Ms ?? '?')} ms)\n`;
+    const peers = Array.isArray(h.directors) ? (h.directors as Record<string, unknown>[]) : [];
+    for (const p of peers) {
+      out +=
+        `  from ${String(p.directorId ?? '?')} (syncid ${String(p.syncid ?? 0)}): last sequence ${String(p.lastSequence ?? 0)}, ` +
+        `${String(p.messagesReceived ?? 0)} messages, ${String(p.gaps ?? 0)} gaps\n`;
+    }
+  }
+  return out;
+}
+
 /** What a `-L` command needs to be printed; give the part its view uses. */
 export interface ListingData {
   /** All services (view `services` without a service). */

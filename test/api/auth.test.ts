@@ -26,8 +26,18 @@ import {
   type TestApp,
   type TestService,
 } from '../helpers/api.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 const TOKEN = 'test-admin-token-0123';
+
+/** The sync routes and methods succeed only with a sync channel: a redis-server of this file. */
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedisServer();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
 const SVC = 'tcp:10.0.0.1:80';
 const CLIENT = '192.168.1.7:40001';
 
@@ -134,6 +144,14 @@ const MUTATIONS: Mutation[] = [
     status: 200,
   },
   { route: '/v1/services', method: 'DELETE', url: () => '/v1/services', status: 204 },
+  {
+    route: '/v1/sync',
+    method: 'PUT',
+    url: () => '/v1/sync',
+    body: { role: 'master', syncid: 5 },
+    status: 201,
+  },
+  { route: '/v1/sync/:role', method: 'DELETE', url: () => '/v1/sync/master', status: 204 },
 ];
 
 const READS = [
@@ -146,6 +164,7 @@ const READS = [
   '/v1/rules',
   '/v1/stats',
   '/v1/clock',
+  '/v1/sync',
   '/metrics',
   '/healthz',
   '/readyz',
@@ -178,11 +197,15 @@ describe('HTTP with IPVS_ADMIN_TOKEN', () => {
     timeouts: (await send(t.app, 'GET', '/v1/timeouts')).body,
     sysctl: (await send(t.app, 'GET', '/v1/sysctl')).body,
     clock: (await send(t.app, 'GET', '/v1/clock')).body,
+    sync: (await send(t.app, 'GET', '/v1/sync')).body.daemons.map((d: Json) => `${d.role} ${d.syncid}`),
   });
 
   beforeAll(async () => {
-    t = makeApp({ token: TOKEN, manualClock: true });
+    t = makeApp({ token: TOKEN, manualClock: true, syncRedisUrl: redis.url });
     await t.app.ready();
+  });
+  afterAll(async () => {
+    await t?.sync?.close();
   });
 
   it('the table holds every mutating route the server has', () => {
@@ -314,6 +337,8 @@ const GRPC_MUTATIONS: GrpcMutation[] = [
   { method: A.deleteService, request: () => ({ key: SVC }) },
   { method: A.replaceRules, request: () => ({ text: '-A -t 10.0.0.9:80 -s rr\n' }) },
   { method: A.clearServices, request: () => ({}) },
+  { method: A.startSyncDaemon, request: () => ({ daemon: { role: 'backup', syncid: 7 } }) },
+  { method: A.stopSyncDaemon, request: () => ({ role: 'backup' }) },
 ];
 
 const GRPC_READS: [DescMethod, JsonValue][] = [
@@ -324,6 +349,7 @@ const GRPC_READS: [DescMethod, JsonValue][] = [
   [A.getSysctl, {}],
   [A.getRules, {}],
   [A.getClock, {}],
+  [A.listSyncDaemons, {}],
   [Stats.method.getStats, {}],
 ];
 
@@ -334,7 +360,11 @@ describe('gRPC with IPVS_ADMIN_TOKEN', () => {
   const clientOf = (m: DescMethod) => clients[m.parent.typeName];
 
   beforeAll(async () => {
-    svc = await startTestService({ IPVS_ADMIN_TOKEN: TOKEN, IPVS_CLOCK: 'manual' });
+    svc = await startTestService({
+      IPVS_ADMIN_TOKEN: TOKEN,
+      IPVS_CLOCK: 'manual',
+      SYNC_REDIS_URL: redis.url,
+    });
     clients = Object.fromEntries(
       [Admin, Scheduler, Stats].map((d) => [d.typeName, grpcClient(d, svc.grpcAddress)]),
     );

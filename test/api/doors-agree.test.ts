@@ -15,6 +15,7 @@ import {
   GetClockResponseSchema,
   ListConnectionsResponseSchema,
   ListServicesResponseSchema,
+  ListSyncDaemonsResponseSchema,
   ReplaceRulesResponseSchema,
   SysctlSchema,
   TimeoutsSchema,
@@ -394,6 +395,27 @@ describe('the same sequence over HTTP and over gRPC', () => {
     await both(listServices);
   });
 
+  it('sync daemons without SYNC_REDIS_URL: the empty list and the same refusals', async () => {
+    await both({
+      http: ['GET', '/v1/sync'],
+      grpc: [A.listSyncDaemons, {}],
+      schema: ListSyncDaemonsResponseSchema,
+    });
+    const start = (daemon: Json) =>
+      both({ http: ['PUT', '/v1/sync', daemon], grpc: [A.startSyncDaemon, { daemon }] });
+    const stop = (role: string) =>
+      both({ http: ['DELETE', `/v1/sync/${role}`], grpc: [A.stopSyncDaemon, { role }] });
+    expect((await start({ role: 'master', syncid: 5 })).error.code).toBe('FAILED_PRECONDITION');
+    expect((await start({ role: 'backup', syncid: 0, mcastInterface: 'eth1' })).error.code).toBe(
+      'FAILED_PRECONDITION',
+    );
+    expect((await start({ role: 'primary', syncid: 5 })).error.code).toBe('INVALID_ARGUMENT');
+    expect((await start({ role: 'master', syncid: 300 })).error.code).toBe('INVALID_ARGUMENT');
+    expect((await start({ role: 'master', mcastGroup: '10.1.1.1' })).error.code).toBe('INVALID_ARGUMENT');
+    expect((await stop('backup')).error.code).toBe('FAILED_PRECONDITION');
+    expect((await stop('primary')).error.code).toBe('INVALID_ARGUMENT');
+  });
+
   it('compared every answer (a summary of what differed, if anything)', () => {
     expect(mismatches).toEqual([]);
   });
@@ -437,7 +459,7 @@ describe('every HTTP answer of the main routes is its protobuf message in proto3
     base = viaHttp.httpBase;
   });
 
-  it('services, destinations, schedule, connections, batch, timeouts, sysctl, stats, rules, clock', async () => {
+  it('services, destinations, schedule, connections, batch, timeouts, sysctl, stats, rules, clock, sync', async () => {
     await get('DELETE', '/v1/services');
     parses(
       ServiceStatusSchema,
@@ -494,6 +516,7 @@ describe('every HTTP answer of the main routes is its protobuf message in proto3
     parses(SysctlSchema, await get('PATCH', '/v1/sysctl', { sloppy_tcp: 1 }), 'PATCH /v1/sysctl');
     parses(GetStatsResponseSchema, await get('GET', '/v1/stats'), 'GET /v1/stats');
     parses(GetClockResponseSchema, await get('GET', '/v1/clock'), 'GET /v1/clock');
+    parses(ListSyncDaemonsResponseSchema, await get('GET', '/v1/sync'), 'GET /v1/sync');
     parses(
       AdvanceClockResponseSchema,
       await get('POST', '/v1/clock/advance', { seconds: 1.5 }),

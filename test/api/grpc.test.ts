@@ -28,6 +28,7 @@ import {
   type TestService,
   type UnaryResult,
 } from '../helpers/api.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 const A = Admin.method;
 const S = Scheduler.method;
@@ -35,6 +36,7 @@ const SVC = 'tcp:10.0.0.1:80';
 const CLIENT = '192.168.1.7:40001';
 
 let svc: TestService;
+let redis: RedisServer;
 let admin: grpc.Client;
 let scheduler: grpc.Client;
 let stats: grpc.Client;
@@ -85,7 +87,8 @@ async function rrService() {
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ IPVS_CLOCK: 'manual' });
+  redis = await startRedisServer();
+  svc = await startTestService({ IPVS_CLOCK: 'manual', SYNC_REDIS_URL: redis.url });
   admin = grpcClient(Admin, svc.grpcAddress);
   scheduler = grpcClient(Scheduler, svc.grpcAddress);
   stats = grpcClient(Stats, svc.grpcAddress);
@@ -94,6 +97,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of [admin, scheduler, stats]) c?.close();
   await svc?.stop();
+  await redis?.stop();
 });
 
 describe('ipvs.v1.Admin', () => {
@@ -510,6 +514,52 @@ describe('ipvs.v1.Stats', () => {
   });
 });
 
+describe('ipvs.v1.Admin sync daemons', () => {
+  it('StartSyncDaemon, ListSyncDaemons (master then backup, with health), StopSyncDaemon', async () => {
+    expect(await ok(A.listSyncDaemons)).toEqual({});
+    const master = (await ok(A.startSyncDaemon, { daemon: { role: 'master', syncid: 5 } })).daemon;
+    expect(master).toMatchObject({
+      role: 'master',
+      syncid: 5,
+      state: 'running',
+      channel: 'ipvs:sync:5',
+      mcastInterface: 'eth0',
+      syncMaxlen: 1472,
+      mcastGroup: '224.0.0.81',
+      mcastPort: 8848,
+      mcastTtl: 1,
+      health: { messagesSent: '0', lastSequence: '0', publishErrors: '0' },
+    });
+    expect(master.directorId).toMatch(/^[0-9a-f-]{36}$/);
+    const again = await fails(A.startSyncDaemon, { daemon: { role: 'master' } }, grpc.status.ALREADY_EXISTS);
+    expect(again).toContain('Daemon has already run');
+    const backup = (await ok(A.startSyncDaemon, { daemon: { role: 'backup', syncid: 5, syncMaxlen: 9000 } }))
+      .daemon;
+    expect(backup).toMatchObject({ role: 'backup', syncid: 5, syncMaxlen: 9000, state: 'running' });
+    const listed = await ok(A.listSyncDaemons);
+    expect(listed.daemons.map((d: Json) => d.role)).toEqual(['master', 'backup']);
+    expect(listed.daemons[1].health).toMatchObject({ messagesReceived: '0', gaps: '0' });
+
+    expect(
+      await fails(A.startSyncDaemon, { daemon: { role: 'primary' } }, grpc.status.INVALID_ARGUMENT),
+    ).toMatch(/^role: /);
+    expect(
+      await fails(
+        A.startSyncDaemon,
+        { daemon: { role: 'backup', syncid: 300 } },
+        grpc.status.INVALID_ARGUMENT,
+      ),
+    ).toMatch(/^syncid: /);
+    expect(await ok(A.stopSyncDaemon, { role: 'master' })).toEqual({});
+    expect(await fails(A.stopSyncDaemon, { role: 'master' }, grpc.status.NOT_FOUND)).toContain(
+      'No daemon is running',
+    );
+    expect(await fails(A.stopSyncDaemon, { role: '' }, grpc.status.INVALID_ARGUMENT)).toMatch(/^role: /);
+    await ok(A.stopSyncDaemon, { role: 'backup' });
+    expect(await ok(A.listSyncDaemons)).toEqual({});
+  });
+});
+
 it('every method of Scheduler, Admin and Stats was called above', () => {
   const all = [Scheduler, Admin, Stats].flatMap((d) => d.methods.map((m) => `${d.typeName}/${m.name}`));
   expect([...called].sort()).toEqual(all.sort());
@@ -577,8 +627,8 @@ describe('server reflection', () => {
   }
 });
 
-describe('without IPVS_CLOCK=manual', () => {
-  it('GetClock and AdvanceClock answer NOT_FOUND', async () => {
+describe('without IPVS_CLOCK=manual and SYNC_REDIS_URL', () => {
+  it('GetClock and AdvanceClock answer NOT_FOUND; StartSyncDaemon FAILED_PRECONDITION', async () => {
     const plain = await startTestService();
     const client = grpcClient(Admin, plain.grpcAddress);
     try {
@@ -586,6 +636,10 @@ describe('without IPVS_CLOCK=manual', () => {
       expect(get.ok ? 'ok' : grpc.status[get.code]).toBe('NOT_FOUND');
       const advance = await unary(client, A.advanceClock, { seconds: 1 });
       expect(advance.ok ? 'ok' : advance.details).toContain('IPVS_CLOCK=manual');
+      const start = await unary(client, A.startSyncDaemon, { daemon: { role: 'master', syncid: 1 } });
+      expect(start.ok ? 'ok' : grpc.status[start.code]).toBe('FAILED_PRECONDITION');
+      expect(start.ok ? '' : start.details).toContain('SYNC_REDIS_URL');
+      expect(await unary(client, A.listSyncDaemons, {})).toEqual({ ok: true, json: {} });
     } finally {
       client.close();
       await plain.stop();

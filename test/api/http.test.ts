@@ -2,7 +2,9 @@
  * The HTTP door (API.md "HTTP"): every route, its happy path and its errors, mostly in process with
  * fastify `inject()`, and a few over a real listening socket.
  */
+import { fromJson } from '@bufbuild/protobuf';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ListSyncDaemonsResponseSchema, SyncDaemonSchema } from '../../src/gen/ipvs/v1/admin_pb.js';
 import {
   fetchJson,
   makeApp,
@@ -12,6 +14,7 @@ import {
   type TestService,
   errorShape,
 } from '../helpers/api.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 const SVC = 'tcp:10.0.0.1:80';
 const V6 = 'udp:[2001:db8::1]:53';
@@ -795,7 +798,125 @@ describe('clock routes', () => {
   });
 });
 
-describe.todo('GET/PUT /v1/sync and DELETE /v1/sync/{role} (sync daemons: not part of this build)');
+describe('GET/PUT /v1/sync and DELETE /v1/sync/{role} (sync daemons)', () => {
+  describe('without SYNC_REDIS_URL', () => {
+    it('GET lists none; PUT and DELETE are 400 FAILED_PRECONDITION naming SYNC_REDIS_URL', async () => {
+      expect(await call('GET', '/v1/sync')).toMatchObject({ status: 200, body: { daemons: [] } });
+      for (const res of [
+        await call('PUT', '/v1/sync', { role: 'master', syncid: 5 }),
+        await call('DELETE', '/v1/sync/master'),
+      ]) {
+        expectError(res, 400, 'FAILED_PRECONDITION');
+        expect(res.body.error.field).toBe('SYNC_REDIS_URL');
+        expect(res.body.error.message).toContain('SYNC_REDIS_URL');
+      }
+    });
+
+    it('bad input is 400 INVALID_ARGUMENT naming the field, before anything else', async () => {
+      const cases: [string, string, unknown, string][] = [
+        ['PUT', '/v1/sync', { role: 'primary', syncid: 1 }, 'role'],
+        ['PUT', '/v1/sync', { syncid: 1 }, 'role'],
+        ['PUT', '/v1/sync', { role: 'master', syncid: 256 }, 'syncid'],
+        ['PUT', '/v1/sync', { role: 'master', syncid: -1 }, 'syncid'],
+        ['PUT', '/v1/sync', { role: 'master', syncMaxlen: 70000 }, 'syncMaxlen'],
+        ['PUT', '/v1/sync', { role: 'master', mcastGroup: '10.0.0.1' }, 'mcastGroup'],
+        ['PUT', '/v1/sync', { role: 'master', mcastPort: 0 }, 'mcastPort'],
+        ['PUT', '/v1/sync', { role: 'master', mcastTtl: 256 }, 'mcastTtl'],
+        ['PUT', '/v1/sync', { role: 'master', interval: 1 }, 'body.interval'],
+        ['PUT', '/v1/sync', [], 'body'],
+        ['DELETE', '/v1/sync/primary', undefined, 'role'],
+      ];
+      for (const [method, url, body, field] of cases) {
+        const res = await call(method, url, body);
+        expectError(res, 400, 'INVALID_ARGUMENT');
+        expect(res.body.error.field, JSON.stringify(body)).toBe(field);
+      }
+    });
+  });
+
+  describe('with SYNC_REDIS_URL (a redis-server of this test)', () => {
+    let redis: RedisServer;
+    let svc: TestService;
+    const http = (method: string, path: string, body?: unknown) =>
+      fetchJson(svc.httpBase, method, path, body);
+
+    beforeAll(async () => {
+      redis = await startRedisServer();
+      svc = await startTestService({ SYNC_REDIS_URL: redis.url });
+    });
+    afterAll(async () => {
+      await svc?.stop();
+      await redis?.stop();
+    });
+
+    it('PUT starts a daemon (201, the daemon), GET lists master then backup with health, DELETE stops (204)', async () => {
+      const master = await http('PUT', '/v1/sync', { role: 'master', syncid: 5 });
+      expect(master.status, master.text).toBe(201);
+      expect(master.body).toEqual({
+        role: 'master',
+        syncid: 5,
+        state: 'running',
+        directorId: expect.any(String),
+        channel: 'ipvs:sync:5',
+        mcastInterface: 'eth0',
+        syncMaxlen: 1472,
+        mcastGroup: '224.0.0.81',
+        mcastPort: 8848,
+        mcastTtl: 1,
+        startedAtMs: expect.any(Number),
+        health: {
+          reconnects: 0,
+          messagesSent: 0,
+          entriesSent: 0,
+          lastSequence: 0,
+          snapshotsSent: 0,
+          resyncRequestsServed: 0,
+          publishErrors: 0,
+        },
+      });
+      expect(() => fromJson(SyncDaemonSchema, master.body)).not.toThrow();
+
+      const again = await http('PUT', '/v1/sync', { role: 'master', syncid: 6 });
+      expectError(again, 409, 'ALREADY_EXISTS');
+      expect(again.body.error.message).toContain('Daemon has already run');
+
+      const backup = await http('PUT', '/v1/sync', {
+        role: 'backup',
+        syncid: 0,
+        mcastInterface: 'eth1',
+        syncMaxlen: 2000,
+        mcastGroup: '224.0.0.82',
+        mcastPort: 9000,
+        mcastTtl: 2,
+      });
+      expect(backup.status, backup.text).toBe(201);
+      expect(backup.body).toMatchObject({
+        role: 'backup',
+        syncid: 0,
+        channel: 'ipvs:sync:*',
+        directorId: master.body.directorId,
+        mcastInterface: 'eth1',
+        syncMaxlen: 2000,
+        mcastGroup: '224.0.0.82',
+        mcastPort: 9000,
+        mcastTtl: 2,
+        health: { messagesReceived: 0, gaps: 0, snapshotsApplied: 0, directors: [] },
+      });
+
+      const listed = await http('GET', '/v1/sync');
+      expect(listed.status).toBe(200);
+      expect(listed.body.daemons.map((d: { role: string }) => d.role)).toEqual(['master', 'backup']);
+      expect(() => fromJson(ListSyncDaemonsResponseSchema, listed.body)).not.toThrow();
+
+      expect((await http('DELETE', '/v1/sync/master')).status).toBe(204);
+      const gone = await http('DELETE', '/v1/sync/master');
+      expectError(gone, 404, 'NOT_FOUND');
+      expect(gone.body.error.message).toContain('No daemon is running');
+      expect((await http('DELETE', '/v1/sync/backup')).status).toBe(204);
+      expect((await http('GET', '/v1/sync')).body).toEqual({ daemons: [] });
+    });
+  });
+});
 
 describe('over a real listening server', () => {
   let svc: TestService;

@@ -23,6 +23,7 @@ import { loadConfig } from '../../src/config.js';
 import { ManualClock } from '../../src/engine/clock.js';
 import { MemoryEngine } from '../../src/engine/memory/memory-engine.js';
 import { startService, type RunningService } from '../../src/main.js';
+import { SyncManager } from '../../src/sync/daemon.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = any;
@@ -39,6 +40,8 @@ export interface TestApp {
   handlers: Handlers;
   engine: MemoryEngine;
   clock: ManualClock | undefined;
+  /** Present with `syncRedisUrl`; close it when done. */
+  sync: SyncManager | undefined;
 }
 
 export interface AppOptions {
@@ -47,20 +50,25 @@ export interface AppOptions {
   /** Pass a ManualClock to the handlers (IPVS_CLOCK=manual); off by default. */
   manualClock?: boolean;
   bodyLimit?: number;
+  /** SYNC_REDIS_URL: give the handlers a SyncManager on it (off by default). */
+  syncRedisUrl?: string;
 }
 
 /** buildHttpServer + Handlers + MemoryEngine, the way startService wires them, without a socket. */
 export function makeApp(options: AppOptions = {}): TestApp {
   const clock = options.manualClock ? new ManualClock(1_700_000_000_000) : undefined;
   const engine = new MemoryEngine({ clock: clock ?? { now: () => Date.now() } });
-  const handlers = new Handlers(engine, clock);
+  const sync = options.syncRedisUrl
+    ? new SyncManager({ engine, redisUrl: options.syncRedisUrl, logger: silentLogger() })
+    : undefined;
+  const handlers = new Handlers(engine, clock, sync);
   const app = buildHttpServer({
     handlers,
     token: new AdminToken(options.token),
     logger: silentLogger(),
     bodyLimit: options.bodyLimit ?? ONE_MIB,
   });
-  return { app, handlers, engine, clock };
+  return { app, handlers, engine, clock, sync };
 }
 
 export interface HttpAnswer {

@@ -72,6 +72,9 @@ export function unaryHandlers(h: Handlers): Record<string, UnaryHandler> {
     ZeroStats: (r) => done(h.zeroStats(r.service)),
     GetClock: () => h.getClock(),
     AdvanceClock: (r) => h.advanceClock({ seconds: r.seconds ?? 0 }),
+    ListSyncDaemons: () => h.listSyncDaemons(),
+    StartSyncDaemon: async (r) => ({ daemon: await h.startSyncDaemon(r.daemon ?? {}) }),
+    StopSyncDaemon: (r) => done(h.stopSyncDaemon(r.role ?? '')),
     // ipvs.v1.Stats
     GetStats: () => h.getStats(),
   };

@@ -86,6 +86,13 @@ export function registerRoutes(app: FastifyInstance, h: Handlers): void {
   );
   app.put('/v1/rules', (req) => h.replaceRules(req.body));
 
+  app.get('/v1/sync', () => h.listSyncDaemons());
+  app.put('/v1/sync', async (req, reply) => reply.status(201).send(await h.startSyncDaemon(req.body)));
+  app.delete<{ Params: Params }>('/v1/sync/:role', async (req, reply) => {
+    await h.stopSyncDaemon(req.params.role);
+    return reply.status(204).send();
+  });
+
   app.get('/v1/stats', () => h.getStats());
   app.post<{ Querystring: Query }>('/v1/stats/zero', async (req, reply) => {
     await h.zeroStats(req.query.service || undefined);

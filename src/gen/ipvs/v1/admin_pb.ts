@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ipvs/v1/admin.proto.
  */
 export const file_ipvs_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("ChNpcHZzL3YxL2FkbWluLnByb3RvEgdpcHZzLnYxIjkKFENyZWF0ZVNlcnZpY2VSZXF1ZXN0EiEKB3NlcnZpY2UYASABKAsyEC5pcHZzLnYxLlNlcnZpY2UiQAoVQ3JlYXRlU2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJAChRMaXN0U2VydmljZXNSZXNwb25zZRIoCghzZXJ2aWNlcxgBIAMoCzIWLmlwdnMudjEuU2VydmljZVN0YXR1cyIgChFHZXRTZXJ2aWNlUmVxdWVzdBILCgNrZXkYASABKAkiPQoSR2V0U2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiUwoUVXBkYXRlU2VydmljZVJlcXVlc3QSCwoDa2V5GAEgASgJEh8KBXBhdGNoGAIgASgLMhAuaXB2cy52MS5TZXJ2aWNlEg0KBWNsZWFyGAMgAygJIkAKFVVwZGF0ZVNlcnZpY2VSZXNwb25zZRInCgdzZXJ2aWNlGAEgASgLMhYuaXB2cy52MS5TZXJ2aWNlU3RhdHVzIiMKFERlbGV0ZVNlcnZpY2VSZXF1ZXN0EgsKA2tleRgBIAEoCSIXChVEZWxldGVTZXJ2aWNlUmVzcG9uc2UiFgoUQ2xlYXJTZXJ2aWNlc1JlcXVlc3QiFwoVQ2xlYXJTZXJ2aWNlc1Jlc3BvbnNlIlYKGENyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEikKC2Rlc3RpbmF0aW9uGAIgASgLMhQuaXB2cy52MS5EZXN0aW5hdGlvbiJMChlDcmVhdGVEZXN0aW5hdGlvblJlc3BvbnNlEi8KC2Rlc3RpbmF0aW9uGAEgASgLMhouaXB2cy52MS5EZXN0aW5hdGlvblN0YXR1cyJlChhVcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRITCgtkZXN0aW5hdGlvbhgCIAEoCRIjCgVwYXRjaBgDIAEoCzIULmlwdnMudjEuRGVzdGluYXRpb24iTAoZVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRIvCgtkZXN0aW5hdGlvbhgBIAEoCzIaLmlwdnMudjEuRGVzdGluYXRpb25TdGF0dXMiQAoYRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkiGwoZRGVsZXRlRGVzdGluYXRpb25SZXNwb25zZSKKAQoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBIUCgdzZXJ2aWNlGAEgASgJSACIAQESGAoLZGVzdGluYXRpb24YAiABKAlIAYgBARIWCgl0ZW1wbGF0ZXMYAyABKAhIAogBAUIKCghfc2VydmljZUIOCgxfZGVzdGluYXRpb25CDAoKX3RlbXBsYXRlcyJDChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRIoCgtjb25uZWN0aW9ucxgBIAMoCzITLmlwdnMudjEuQ29ubmVjdGlvbiI1CghUaW1lb3V0cxILCgN0Y3AYASABKA0SDwoHdGNwX2ZpbhgCIAEoDRILCgN1ZHAYAyABKA0iFAoSR2V0VGltZW91dHNSZXF1ZXN0IjoKE0dldFRpbWVvdXRzUmVzcG9uc2USIwoIdGltZW91dHMYASABKAsyES5pcHZzLnYxLlRpbWVvdXRzIjkKElNldFRpbWVvdXRzUmVxdWVzdBIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMiOgoTU2V0VGltZW91dHNSZXNwb25zZRIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMi1AYKBlN5c2N0bBJBChlleHBpcmVfcXVpZXNjZW50X3RlbXBsYXRlGAEgASgNSABSGWV4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGWIAQESMwoSZXhwaXJlX25vZGVzdF9jb25uGAIgASgNSAFSEmV4cGlyZV9ub2Rlc3RfY29ubogBARItCg9jb25uX3JldXNlX21vZGUYAyABKA1IAlIPY29ubl9yZXVzZV9tb2RliAEBEiMKCnNlY3VyZV90Y3AYBCABKA1IA1IKc2VjdXJlX3RjcIgBARIjCgpzbG9wcHlfdGNwGAUgASgNSARSCnNsb3BweV90Y3CIAQESJQoLc2xvcHB5X3NjdHAYBiABKA1IBVILc2xvcHB5X3NjdHCIAQESLQoPbGJsY19leHBpcmF0aW9uGAcgASgNSAZSD2xibGNfZXhwaXJhdGlvbogBARIvChBsYmxjcl9leHBpcmF0aW9uGAggASgNSAdSEGxibGNyX2V4cGlyYXRpb26IAQESJgoOc3luY190aHJlc2hvbGQYCSADKA1SDnN5bmNfdGhyZXNob2xkEjUKE3N5bmNfcmVmcmVzaF9wZXJpb2QYCiABKA1ICFITc3luY19yZWZyZXNoX3BlcmlvZIgBARIxChFzeW5jX3BlcnNpc3RfbW9kZRgLIAEoDUgJUhFzeW5jX3BlcnNpc3RfbW9kZYgBARInCgxzeW5jX3JldHJpZXMYDCABKA1IClIMc3luY19yZXRyaWVziAEBEicKDHN5bmNfdmVyc2lvbhgNIAEoDUgLUgxzeW5jX3ZlcnNpb26IAQFCHAoaX2V4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGVCFQoTX2V4cGlyZV9ub2Rlc3RfY29ubkISChBfY29ubl9yZXVzZV9tb2RlQg0KC19zZWN1cmVfdGNwQg0KC19zbG9wcHlfdGNwQg4KDF9zbG9wcHlfc2N0cEISChBfbGJsY19leHBpcmF0aW9uQhMKEV9sYmxjcl9leHBpcmF0aW9uQhYKFF9zeW5jX3JlZnJlc2hfcGVyaW9kQhQKEl9zeW5jX3BlcnNpc3RfbW9kZUIPCg1fc3luY19yZXRyaWVzQg8KDV9zeW5jX3ZlcnNpb24iEgoQR2V0U3lzY3RsUmVxdWVzdCI0ChFHZXRTeXNjdGxSZXNwb25zZRIfCgZzeXNjdGwYASABKAsyDy5pcHZzLnYxLlN5c2N0bCI1ChNVcGRhdGVTeXNjdGxSZXF1ZXN0Eh4KBXBhdGNoGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiNwoUVXBkYXRlU3lzY3RsUmVzcG9uc2USHwoGc3lzY3RsGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiEQoPR2V0UnVsZXNSZXF1ZXN0IiAKEEdldFJ1bGVzUmVzcG9uc2USDAoEdGV4dBgBIAEoCSIjChNSZXBsYWNlUnVsZXNSZXF1ZXN0EgwKBHRleHQYASABKAkiLQoUUmVwbGFjZVJ1bGVzUmVzcG9uc2USFQoNbGluZXNfYXBwbGllZBgBIAEoDSI0ChBaZXJvU3RhdHNSZXF1ZXN0EhQKB3NlcnZpY2UYASABKAlIAIgBAUIKCghfc2VydmljZSITChFaZXJvU3RhdHNSZXNwb25zZSIRCg9HZXRDbG9ja1JlcXVlc3QiIgoQR2V0Q2xvY2tSZXNwb25zZRIOCgZub3dfbXMYASABKAQiJgoTQWR2YW5jZUNsb2NrUmVxdWVzdBIPCgdzZWNvbmRzGAEgASgBIiYKFEFkdmFuY2VDbG9ja1Jlc3BvbnNlEg4KBm5vd19tcxgBIAEoBDLKCwoFQWRtaW4STgoNQ3JlYXRlU2VydmljZRIdLmlwdnMudjEuQ3JlYXRlU2VydmljZVJlcXVlc3QaHi5pcHZzLnYxLkNyZWF0ZVNlcnZpY2VSZXNwb25zZRJLCgxMaXN0U2VydmljZXMSHC5pcHZzLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaHS5pcHZzLnYxLkxpc3RTZXJ2aWNlc1Jlc3BvbnNlEkUKCkdldFNlcnZpY2USGi5pcHZzLnYxLkdldFNlcnZpY2VSZXF1ZXN0GhsuaXB2cy52MS5HZXRTZXJ2aWNlUmVzcG9uc2USTgoNVXBkYXRlU2VydmljZRIdLmlwdnMudjEuVXBkYXRlU2VydmljZVJlcXVlc3QaHi5pcHZzLnYxLlVwZGF0ZVNlcnZpY2VSZXNwb25zZRJOCg1EZWxldGVTZXJ2aWNlEh0uaXB2cy52MS5EZWxldGVTZXJ2aWNlUmVxdWVzdBoeLmlwdnMudjEuRGVsZXRlU2VydmljZVJlc3BvbnNlEk4KDUNsZWFyU2VydmljZXMSHS5pcHZzLnYxLkNsZWFyU2VydmljZXNSZXF1ZXN0Gh4uaXB2cy52MS5DbGVhclNlcnZpY2VzUmVzcG9uc2USWgoRQ3JlYXRlRGVzdGluYXRpb24SIS5pcHZzLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBoiLmlwdnMudjEuQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRJaChFVcGRhdGVEZXN0aW5hdGlvbhIhLmlwdnMudjEuVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0GiIuaXB2cy52MS5VcGRhdGVEZXN0aW5hdGlvblJlc3BvbnNlEloKEURlbGV0ZURlc3RpbmF0aW9uEiEuaXB2cy52MS5EZWxldGVEZXN0aW5hdGlvblJlcXVlc3QaIi5pcHZzLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2USVAoPTGlzdENvbm5lY3Rpb25zEh8uaXB2cy52MS5MaXN0Q29ubmVjdGlvbnNSZXF1ZXN0GiAuaXB2cy52MS5MaXN0Q29ubmVjdGlvbnNSZXNwb25zZRJICgtHZXRUaW1lb3V0cxIbLmlwdnMudjEuR2V0VGltZW91dHNSZXF1ZXN0GhwuaXB2cy52MS5HZXRUaW1lb3V0c1Jlc3BvbnNlEkgKC1NldFRpbWVvdXRzEhsuaXB2cy52MS5TZXRUaW1lb3V0c1JlcXVlc3QaHC5pcHZzLnYxLlNldFRpbWVvdXRzUmVzcG9uc2USQgoJR2V0U3lzY3RsEhkuaXB2cy52MS5HZXRTeXNjdGxSZXF1ZXN0GhouaXB2cy52MS5HZXRTeXNjdGxSZXNwb25zZRJLCgxVcGRhdGVTeXNjdGwSHC5pcHZzLnYxLlVwZGF0ZVN5c2N0bFJlcXVlc3QaHS5pcHZzLnYxLlVwZGF0ZVN5c2N0bFJlc3BvbnNlEj8KCEdldFJ1bGVzEhguaXB2cy52MS5HZXRSdWxlc1JlcXVlc3QaGS5pcHZzLnYxLkdldFJ1bGVzUmVzcG9uc2USSwoMUmVwbGFjZVJ1bGVzEhwuaXB2cy52MS5SZXBsYWNlUnVsZXNSZXF1ZXN0Gh0uaXB2cy52MS5SZXBsYWNlUnVsZXNSZXNwb25zZRJCCglaZXJvU3RhdHMSGS5pcHZzLnYxLlplcm9TdGF0c1JlcXVlc3QaGi5pcHZzLnYxLlplcm9TdGF0c1Jlc3BvbnNlEj8KCEdldENsb2NrEhguaXB2cy52MS5HZXRDbG9ja1JlcXVlc3QaGS5pcHZzLnYxLkdldENsb2NrUmVzcG9uc2USSwoMQWR2YW5jZUNsb2NrEhwuaXB2cy52MS5BZHZhbmNlQ2xvY2tSZXF1ZXN0Gh0uaXB2cy52MS5BZHZhbmNlQ2xvY2tSZXNwb25zZWIGcHJvdG8z", [file_ipvs_v1_types]);
+  fileDesc("ChNpcHZzL3YxL2FkbWluLnByb3RvEgdpcHZzLnYxIjkKFENyZWF0ZVNlcnZpY2VSZXF1ZXN0EiEKB3NlcnZpY2UYASABKAsyEC5pcHZzLnYxLlNlcnZpY2UiQAoVQ3JlYXRlU2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJAChRMaXN0U2VydmljZXNSZXNwb25zZRIoCghzZXJ2aWNlcxgBIAMoCzIWLmlwdnMudjEuU2VydmljZVN0YXR1cyIgChFHZXRTZXJ2aWNlUmVxdWVzdBILCgNrZXkYASABKAkiPQoSR2V0U2VydmljZVJlc3BvbnNlEicKB3NlcnZpY2UYASABKAsyFi5pcHZzLnYxLlNlcnZpY2VTdGF0dXMiUwoUVXBkYXRlU2VydmljZVJlcXVlc3QSCwoDa2V5GAEgASgJEh8KBXBhdGNoGAIgASgLMhAuaXB2cy52MS5TZXJ2aWNlEg0KBWNsZWFyGAMgAygJIkAKFVVwZGF0ZVNlcnZpY2VSZXNwb25zZRInCgdzZXJ2aWNlGAEgASgLMhYuaXB2cy52MS5TZXJ2aWNlU3RhdHVzIiMKFERlbGV0ZVNlcnZpY2VSZXF1ZXN0EgsKA2tleRgBIAEoCSIXChVEZWxldGVTZXJ2aWNlUmVzcG9uc2UiFgoUQ2xlYXJTZXJ2aWNlc1JlcXVlc3QiFwoVQ2xlYXJTZXJ2aWNlc1Jlc3BvbnNlIlYKGENyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEikKC2Rlc3RpbmF0aW9uGAIgASgLMhQuaXB2cy52MS5EZXN0aW5hdGlvbiJMChlDcmVhdGVEZXN0aW5hdGlvblJlc3BvbnNlEi8KC2Rlc3RpbmF0aW9uGAEgASgLMhouaXB2cy52MS5EZXN0aW5hdGlvblN0YXR1cyJlChhVcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRITCgtkZXN0aW5hdGlvbhgCIAEoCRIjCgVwYXRjaBgDIAEoCzIULmlwdnMudjEuRGVzdGluYXRpb24iTAoZVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRIvCgtkZXN0aW5hdGlvbhgBIAEoCzIaLmlwdnMudjEuRGVzdGluYXRpb25TdGF0dXMiQAoYRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSEwoLZGVzdGluYXRpb24YAiABKAkiGwoZRGVsZXRlRGVzdGluYXRpb25SZXNwb25zZSKKAQoWTGlzdENvbm5lY3Rpb25zUmVxdWVzdBIUCgdzZXJ2aWNlGAEgASgJSACIAQESGAoLZGVzdGluYXRpb24YAiABKAlIAYgBARIWCgl0ZW1wbGF0ZXMYAyABKAhIAogBAUIKCghfc2VydmljZUIOCgxfZGVzdGluYXRpb25CDAoKX3RlbXBsYXRlcyJDChdMaXN0Q29ubmVjdGlvbnNSZXNwb25zZRIoCgtjb25uZWN0aW9ucxgBIAMoCzITLmlwdnMudjEuQ29ubmVjdGlvbiI1CghUaW1lb3V0cxILCgN0Y3AYASABKA0SDwoHdGNwX2ZpbhgCIAEoDRILCgN1ZHAYAyABKA0iFAoSR2V0VGltZW91dHNSZXF1ZXN0IjoKE0dldFRpbWVvdXRzUmVzcG9uc2USIwoIdGltZW91dHMYASABKAsyES5pcHZzLnYxLlRpbWVvdXRzIjkKElNldFRpbWVvdXRzUmVxdWVzdBIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMiOgoTU2V0VGltZW91dHNSZXNwb25zZRIjCgh0aW1lb3V0cxgBIAEoCzIRLmlwdnMudjEuVGltZW91dHMi1AYKBlN5c2N0bBJBChlleHBpcmVfcXVpZXNjZW50X3RlbXBsYXRlGAEgASgNSABSGWV4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGWIAQESMwoSZXhwaXJlX25vZGVzdF9jb25uGAIgASgNSAFSEmV4cGlyZV9ub2Rlc3RfY29ubogBARItCg9jb25uX3JldXNlX21vZGUYAyABKA1IAlIPY29ubl9yZXVzZV9tb2RliAEBEiMKCnNlY3VyZV90Y3AYBCABKA1IA1IKc2VjdXJlX3RjcIgBARIjCgpzbG9wcHlfdGNwGAUgASgNSARSCnNsb3BweV90Y3CIAQESJQoLc2xvcHB5X3NjdHAYBiABKA1IBVILc2xvcHB5X3NjdHCIAQESLQoPbGJsY19leHBpcmF0aW9uGAcgASgNSAZSD2xibGNfZXhwaXJhdGlvbogBARIvChBsYmxjcl9leHBpcmF0aW9uGAggASgNSAdSEGxibGNyX2V4cGlyYXRpb26IAQESJgoOc3luY190aHJlc2hvbGQYCSADKA1SDnN5bmNfdGhyZXNob2xkEjUKE3N5bmNfcmVmcmVzaF9wZXJpb2QYCiABKA1ICFITc3luY19yZWZyZXNoX3BlcmlvZIgBARIxChFzeW5jX3BlcnNpc3RfbW9kZRgLIAEoDUgJUhFzeW5jX3BlcnNpc3RfbW9kZYgBARInCgxzeW5jX3JldHJpZXMYDCABKA1IClIMc3luY19yZXRyaWVziAEBEicKDHN5bmNfdmVyc2lvbhgNIAEoDUgLUgxzeW5jX3ZlcnNpb26IAQFCHAoaX2V4cGlyZV9xdWllc2NlbnRfdGVtcGxhdGVCFQoTX2V4cGlyZV9ub2Rlc3RfY29ubkISChBfY29ubl9yZXVzZV9tb2RlQg0KC19zZWN1cmVfdGNwQg0KC19zbG9wcHlfdGNwQg4KDF9zbG9wcHlfc2N0cEISChBfbGJsY19leHBpcmF0aW9uQhMKEV9sYmxjcl9leHBpcmF0aW9uQhYKFF9zeW5jX3JlZnJlc2hfcGVyaW9kQhQKEl9zeW5jX3BlcnNpc3RfbW9kZUIPCg1fc3luY19yZXRyaWVzQg8KDV9zeW5jX3ZlcnNpb24iEgoQR2V0U3lzY3RsUmVxdWVzdCI0ChFHZXRTeXNjdGxSZXNwb25zZRIfCgZzeXNjdGwYASABKAsyDy5pcHZzLnYxLlN5c2N0bCI1ChNVcGRhdGVTeXNjdGxSZXF1ZXN0Eh4KBXBhdGNoGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiNwoUVXBkYXRlU3lzY3RsUmVzcG9uc2USHwoGc3lzY3RsGAEgASgLMg8uaXB2cy52MS5TeXNjdGwiEQoPR2V0UnVsZXNSZXF1ZXN0IiAKEEdldFJ1bGVzUmVzcG9uc2USDAoEdGV4dBgBIAEoCSIjChNSZXBsYWNlUnVsZXNSZXF1ZXN0EgwKBHRleHQYASABKAkiLQoUUmVwbGFjZVJ1bGVzUmVzcG9uc2USFQoNbGluZXNfYXBwbGllZBgBIAEoDSI0ChBaZXJvU3RhdHNSZXF1ZXN0EhQKB3NlcnZpY2UYASABKAlIAIgBAUIKCghfc2VydmljZSITChFaZXJvU3RhdHNSZXNwb25zZSIRCg9HZXRDbG9ja1JlcXVlc3QiIgoQR2V0Q2xvY2tSZXNwb25zZRIOCgZub3dfbXMYASABKAQiJgoTQWR2YW5jZUNsb2NrUmVxdWVzdBIPCgdzZWNvbmRzGAEgASgBIiYKFEFkdmFuY2VDbG9ja1Jlc3BvbnNlEg4KBm5vd19tcxgBIAEoBCKEAgoQU3luY0RhZW1vbkNvbmZpZxIMCgRyb2xlGAEgASgJEg4KBnN5bmNpZBgCIAEoDRIcCg9tY2FzdF9pbnRlcmZhY2UYAyABKAlIAIgBARIYCgtzeW5jX21heGxlbhgEIAEoDUgBiAEBEhgKC21jYXN0X2dyb3VwGAUgASgJSAKIAQESFwoKbWNhc3RfcG9ydBgGIAEoDUgDiAEBEhYKCW1jYXN0X3R0bBgHIAEoDUgEiAEBQhIKEF9tY2FzdF9pbnRlcmZhY2VCDgoMX3N5bmNfbWF4bGVuQg4KDF9tY2FzdF9ncm91cEINCgtfbWNhc3RfcG9ydEIMCgpfbWNhc3RfdHRsIoUCCgpTeW5jRGFlbW9uEgwKBHJvbGUYASABKAkSDgoGc3luY2lkGAIgASgNEg0KBXN0YXRlGAMgASgJEhMKC2RpcmVjdG9yX2lkGAQgASgJEg8KB2NoYW5uZWwYBSABKAkSFwoPbWNhc3RfaW50ZXJmYWNlGAYgASgJEhMKC3N5bmNfbWF4bGVuGAcgASgNEhMKC21jYXN0X2dyb3VwGAggASgJEhIKCm1jYXN0X3BvcnQYCSABKA0SEQoJbWNhc3RfdHRsGAogASgNEhUKDXN0YXJ0ZWRfYXRfbXMYCyABKAQSIwoGaGVhbHRoGAwgASgLMhMuaXB2cy52MS5TeW5jSGVhbHRoIswHCgpTeW5jSGVhbHRoEhIKCnJlY29ubmVjdHMYASABKAQSGgoNbWVzc2FnZXNfc2VudBgCIAEoBEgAiAEBEhkKDGVudHJpZXNfc2VudBgDIAEoBEgBiAEBEhoKDWxhc3Rfc2VxdWVuY2UYBCABKARIAogBARIbCg5zbmFwc2hvdHNfc2VudBgFIAEoBEgDiAEBEiMKFnJlc3luY19yZXF1ZXN0c19zZXJ2ZWQYBiABKARIBIgBARIbCg5wdWJsaXNoX2Vycm9ycxgHIAEoBEgFiAEBEh4KEW1lc3NhZ2VzX3JlY2VpdmVkGAggASgESAaIAQESHQoQZW50cmllc19yZWNlaXZlZBgJIAEoBEgHiAEBEhwKD2VudHJpZXNfYXBwbGllZBgKIAEoBEgIiAEBEhwKD2VudHJpZXNfdW5ib3VuZBgLIAEoBEgJiAEBEhwKD2VudHJpZXNfaWdub3JlZBgMIAEoBEgKiAEBEhwKD2VudHJpZXNfc2tpcHBlZBgNIAEoBEgLiAEBEh0KEG1lc3NhZ2VzX2lnbm9yZWQYDiABKARIDIgBARIRCgRnYXBzGA8gASgESA2IAQESHgoRcmVzeW5jc19yZXF1ZXN0ZWQYECABKARIDogBARIeChFzbmFwc2hvdHNfYXBwbGllZBgRIAEoBEgPiAEBEhMKBmxhZ19tcxgSIAEoAUgQiAEBEhcKCmxhZ19wNTBfbXMYEyABKAFIEYgBARIXCgpsYWdfcDk5X21zGBQgASgBSBKIAQESJAoJZGlyZWN0b3JzGBUgAygLMhEuaXB2cy52MS5TeW5jUGVlckIQCg5fbWVzc2FnZXNfc2VudEIPCg1fZW50cmllc19zZW50QhAKDl9sYXN0X3NlcXVlbmNlQhEKD19zbmFwc2hvdHNfc2VudEIZChdfcmVzeW5jX3JlcXVlc3RzX3NlcnZlZEIRCg9fcHVibGlzaF9lcnJvcnNCFAoSX21lc3NhZ2VzX3JlY2VpdmVkQhMKEV9lbnRyaWVzX3JlY2VpdmVkQhIKEF9lbnRyaWVzX2FwcGxpZWRCEgoQX2VudHJpZXNfdW5ib3VuZEISChBfZW50cmllc19pZ25vcmVkQhIKEF9lbnRyaWVzX3NraXBwZWRCEwoRX21lc3NhZ2VzX2lnbm9yZWRCBwoFX2dhcHNCFAoSX3Jlc3luY3NfcmVxdWVzdGVkQhQKEl9zbmFwc2hvdHNfYXBwbGllZEIJCgdfbGFnX21zQg0KC19sYWdfcDUwX21zQg0KC19sYWdfcDk5X21zIosBCghTeW5jUGVlchITCgtkaXJlY3Rvcl9pZBgBIAEoCRIOCgZzeW5jaWQYAiABKA0SFQoNbGFzdF9zZXF1ZW5jZRgDIAEoBBIZChFtZXNzYWdlc19yZWNlaXZlZBgEIAEoBBIMCgRnYXBzGAUgASgEEhoKEmxhc3RfbWVzc2FnZV9hdF9tcxgGIAEoBCIYChZMaXN0U3luY0RhZW1vbnNSZXF1ZXN0Ij8KF0xpc3RTeW5jRGFlbW9uc1Jlc3BvbnNlEiQKB2RhZW1vbnMYASADKAsyEy5pcHZzLnYxLlN5bmNEYWVtb24iQwoWU3RhcnRTeW5jRGFlbW9uUmVxdWVzdBIpCgZkYWVtb24YASABKAsyGS5pcHZzLnYxLlN5bmNEYWVtb25Db25maWciPgoXU3RhcnRTeW5jRGFlbW9uUmVzcG9uc2USIwoGZGFlbW9uGAEgASgLMhMuaXB2cy52MS5TeW5jRGFlbW9uIiUKFVN0b3BTeW5jRGFlbW9uUmVxdWVzdBIMCgRyb2xlGAEgASgJIhgKFlN0b3BTeW5jRGFlbW9uUmVzcG9uc2UyyQ0KBUFkbWluEk4KDUNyZWF0ZVNlcnZpY2USHS5pcHZzLnYxLkNyZWF0ZVNlcnZpY2VSZXF1ZXN0Gh4uaXB2cy52MS5DcmVhdGVTZXJ2aWNlUmVzcG9uc2USSwoMTGlzdFNlcnZpY2VzEhwuaXB2cy52MS5MaXN0U2VydmljZXNSZXF1ZXN0Gh0uaXB2cy52MS5MaXN0U2VydmljZXNSZXNwb25zZRJFCgpHZXRTZXJ2aWNlEhouaXB2cy52MS5HZXRTZXJ2aWNlUmVxdWVzdBobLmlwdnMudjEuR2V0U2VydmljZVJlc3BvbnNlEk4KDVVwZGF0ZVNlcnZpY2USHS5pcHZzLnYxLlVwZGF0ZVNlcnZpY2VSZXF1ZXN0Gh4uaXB2cy52MS5VcGRhdGVTZXJ2aWNlUmVzcG9uc2USTgoNRGVsZXRlU2VydmljZRIdLmlwdnMudjEuRGVsZXRlU2VydmljZVJlcXVlc3QaHi5pcHZzLnYxLkRlbGV0ZVNlcnZpY2VSZXNwb25zZRJOCg1DbGVhclNlcnZpY2VzEh0uaXB2cy52MS5DbGVhclNlcnZpY2VzUmVxdWVzdBoeLmlwdnMudjEuQ2xlYXJTZXJ2aWNlc1Jlc3BvbnNlEloKEUNyZWF0ZURlc3RpbmF0aW9uEiEuaXB2cy52MS5DcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QaIi5pcHZzLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USWgoRVXBkYXRlRGVzdGluYXRpb24SIS5pcHZzLnYxLlVwZGF0ZURlc3RpbmF0aW9uUmVxdWVzdBoiLmlwdnMudjEuVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRJaChFEZWxldGVEZXN0aW5hdGlvbhIhLmlwdnMudjEuRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0GiIuaXB2cy52MS5EZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlElQKD0xpc3RDb25uZWN0aW9ucxIfLmlwdnMudjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBogLmlwdnMudjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USSAoLR2V0VGltZW91dHMSGy5pcHZzLnYxLkdldFRpbWVvdXRzUmVxdWVzdBocLmlwdnMudjEuR2V0VGltZW91dHNSZXNwb25zZRJICgtTZXRUaW1lb3V0cxIbLmlwdnMudjEuU2V0VGltZW91dHNSZXF1ZXN0GhwuaXB2cy52MS5TZXRUaW1lb3V0c1Jlc3BvbnNlEkIKCUdldFN5c2N0bBIZLmlwdnMudjEuR2V0U3lzY3RsUmVxdWVzdBoaLmlwdnMudjEuR2V0U3lzY3RsUmVzcG9uc2USSwoMVXBkYXRlU3lzY3RsEhwuaXB2cy52MS5VcGRhdGVTeXNjdGxSZXF1ZXN0Gh0uaXB2cy52MS5VcGRhdGVTeXNjdGxSZXNwb25zZRI/CghHZXRSdWxlcxIYLmlwdnMudjEuR2V0UnVsZXNSZXF1ZXN0GhkuaXB2cy52MS5HZXRSdWxlc1Jlc3BvbnNlEksKDFJlcGxhY2VSdWxlcxIcLmlwdnMudjEuUmVwbGFjZVJ1bGVzUmVxdWVzdBodLmlwdnMudjEuUmVwbGFjZVJ1bGVzUmVzcG9uc2USQgoJWmVyb1N0YXRzEhkuaXB2cy52MS5aZXJvU3RhdHNSZXF1ZXN0GhouaXB2cy52MS5aZXJvU3RhdHNSZXNwb25zZRI/CghHZXRDbG9jaxIYLmlwdnMudjEuR2V0Q2xvY2tSZXF1ZXN0GhkuaXB2cy52MS5HZXRDbG9ja1Jlc3BvbnNlEksKDEFkdmFuY2VDbG9jaxIcLmlwdnMudjEuQWR2YW5jZUNsb2NrUmVxdWVzdBodLmlwdnMudjEuQWR2YW5jZUNsb2NrUmVzcG9uc2USVAoPTGlzdFN5bmNEYWVtb25zEh8uaXB2cy52MS5MaXN0U3luY0RhZW1vbnNSZXF1ZXN0GiAuaXB2cy52MS5MaXN0U3luY0RhZW1vbnNSZXNwb25zZRJUCg9TdGFydFN5bmNEYWVtb24SHy5pcHZzLnYxLlN0YXJ0U3luY0RhZW1vblJlcXVlc3QaIC5pcHZzLnYxLlN0YXJ0U3luY0RhZW1vblJlc3BvbnNlElEKDlN0b3BTeW5jRGFlbW9uEh4uaXB2cy52MS5TdG9wU3luY0RhZW1vblJlcXVlc3QaHy5pcHZzLnYxLlN0b3BTeW5jRGFlbW9uUmVzcG9uc2ViBnByb3RvMw", [file_ipvs_v1_types]);
 
 /**
  * @generated from message ipvs.v1.CreateServiceRequest
@@ -782,6 +782,441 @@ export const AdvanceClockResponseSchema: GenMessage<AdvanceClockResponse> = /*@_
   messageDesc(file_ipvs_v1_admin, 39);
 
 /**
+ * ipvsadm --start-daemon's options (the body of PUT /v1/sync). The channel is Redis pub/sub on
+ * SYNC_REDIS_URL, not multicast: the multicast options are kept only to be listed as ipvsadm shows them.
+ *
+ * @generated from message ipvs.v1.SyncDaemonConfig
+ */
+export type SyncDaemonConfig = Message<"ipvs.v1.SyncDaemonConfig"> & {
+  /**
+   * "master" or "backup"; both may run at once.
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * 0..255. A backup with syncid 0 accepts messages of every syncid.
+   *
+   * @generated from field: uint32 syncid = 2;
+   */
+  syncid: number;
+
+  /**
+   * Default "eth0".
+   *
+   * @generated from field: optional string mcast_interface = 3;
+   */
+  mcastInterface?: string | undefined;
+
+  /**
+   * Largest encoded message, bytes: default 1472; a master is clamped to 1..65507, a backup to 1024..65507.
+   *
+   * @generated from field: optional uint32 sync_maxlen = 4;
+   */
+  syncMaxlen?: number | undefined;
+
+  /**
+   * Default 224.0.0.81.
+   *
+   * @generated from field: optional string mcast_group = 5;
+   */
+  mcastGroup?: string | undefined;
+
+  /**
+   * Default 8848.
+   *
+   * @generated from field: optional uint32 mcast_port = 6;
+   */
+  mcastPort?: number | undefined;
+
+  /**
+   * Default 1.
+   *
+   * @generated from field: optional uint32 mcast_ttl = 7;
+   */
+  mcastTtl?: number | undefined;
+};
+
+/**
+ * Describes the message ipvs.v1.SyncDaemonConfig.
+ * Use `create(SyncDaemonConfigSchema)` to create a new message.
+ */
+export const SyncDaemonConfigSchema: GenMessage<SyncDaemonConfig> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 40);
+
+/**
+ * A running sync daemon.
+ *
+ * @generated from message ipvs.v1.SyncDaemon
+ */
+export type SyncDaemon = Message<"ipvs.v1.SyncDaemon"> & {
+  /**
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * @generated from field: uint32 syncid = 2;
+   */
+  syncid: number;
+
+  /**
+   * "running" (its Redis connections are up and subscribed) or "connecting".
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * This director (IPVS_DIRECTOR_ID, else a UUID made at process start).
+   *
+   * @generated from field: string director_id = 4;
+   */
+  directorId: string;
+
+  /**
+   * The Redis channel ("ipvs:sync:<syncid>"), or the pattern "ipvs:sync:*" of a backup with syncid 0.
+   *
+   * @generated from field: string channel = 5;
+   */
+  channel: string;
+
+  /**
+   * @generated from field: string mcast_interface = 6;
+   */
+  mcastInterface: string;
+
+  /**
+   * @generated from field: uint32 sync_maxlen = 7;
+   */
+  syncMaxlen: number;
+
+  /**
+   * @generated from field: string mcast_group = 8;
+   */
+  mcastGroup: string;
+
+  /**
+   * @generated from field: uint32 mcast_port = 9;
+   */
+  mcastPort: number;
+
+  /**
+   * @generated from field: uint32 mcast_ttl = 10;
+   */
+  mcastTtl: number;
+
+  /**
+   * @generated from field: uint64 started_at_ms = 11;
+   */
+  startedAtMs: bigint;
+
+  /**
+   * @generated from field: ipvs.v1.SyncHealth health = 12;
+   */
+  health?: SyncHealth | undefined;
+};
+
+/**
+ * Describes the message ipvs.v1.SyncDaemon.
+ * Use `create(SyncDaemonSchema)` to create a new message.
+ */
+export const SyncDaemonSchema: GenMessage<SyncDaemon> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 41);
+
+/**
+ * Sync health. Master daemons fill the master fields, backups the backup fields.
+ *
+ * @generated from message ipvs.v1.SyncHealth
+ */
+export type SyncHealth = Message<"ipvs.v1.SyncHealth"> & {
+  /**
+   * Times the Redis connections came back after a loss.
+   *
+   * @generated from field: uint64 reconnects = 1;
+   */
+  reconnects: bigint;
+
+  /**
+   * Master: messages published (entries and snapshot parts).
+   *
+   * @generated from field: optional uint64 messages_sent = 2;
+   */
+  messagesSent?: bigint | undefined;
+
+  /**
+   * Master: entries in them.
+   *
+   * @generated from field: optional uint64 entries_sent = 3;
+   */
+  entriesSent?: bigint | undefined;
+
+  /**
+   * Master: sequence number of its last message.
+   *
+   * @generated from field: optional uint64 last_sequence = 4;
+   */
+  lastSequence?: bigint | undefined;
+
+  /**
+   * @generated from field: optional uint64 snapshots_sent = 5;
+   */
+  snapshotsSent?: bigint | undefined;
+
+  /**
+   * Master: resync requests it answered (requests coming together share one snapshot).
+   *
+   * @generated from field: optional uint64 resync_requests_served = 6;
+   */
+  resyncRequestsServed?: bigint | undefined;
+
+  /**
+   * Master: messages Redis did not take (their sequence numbers show as gaps on the backups).
+   *
+   * @generated from field: optional uint64 publish_errors = 7;
+   */
+  publishErrors?: bigint | undefined;
+
+  /**
+   * Backup: messages of other directors with entries or snapshot parts.
+   *
+   * @generated from field: optional uint64 messages_received = 8;
+   */
+  messagesReceived?: bigint | undefined;
+
+  /**
+   * @generated from field: optional uint64 entries_received = 9;
+   */
+  entriesReceived?: bigint | undefined;
+
+  /**
+   * Backup: entries installed or refreshed.
+   *
+   * @generated from field: optional uint64 entries_applied = 10;
+   */
+  entriesApplied?: bigint | undefined;
+
+  /**
+   * Backup: entries with no matching local service or destination.
+   *
+   * @generated from field: optional uint64 entries_unbound = 11;
+   */
+  entriesUnbound?: bigint | undefined;
+
+  /**
+   * Backup: malformed entries, or stale notices for replaced connections.
+   *
+   * @generated from field: optional uint64 entries_ignored = 12;
+   */
+  entriesIgnored?: bigint | undefined;
+
+  /**
+   * Backup: snapshot entries left alone because this director owns them as local entries.
+   *
+   * @generated from field: optional uint64 entries_skipped = 13;
+   */
+  entriesSkipped?: bigint | undefined;
+
+  /**
+   * Backup: messages dropped unread: its own director's, another syncid's, undecodable.
+   *
+   * @generated from field: optional uint64 messages_ignored = 14;
+   */
+  messagesIgnored?: bigint | undefined;
+
+  /**
+   * Backup: jumps in a director's sequence numbers (lost messages).
+   *
+   * @generated from field: optional uint64 gaps = 15;
+   */
+  gaps?: bigint | undefined;
+
+  /**
+   * @generated from field: optional uint64 resyncs_requested = 16;
+   */
+  resyncsRequested?: bigint | undefined;
+
+  /**
+   * Backup: complete snapshots applied.
+   *
+   * @generated from field: optional uint64 snapshots_applied = 17;
+   */
+  snapshotsApplied?: bigint | undefined;
+
+  /**
+   * Backup: receive time minus the sender's sent_at_ms of the last message, and over recent ones.
+   *
+   * @generated from field: optional double lag_ms = 18;
+   */
+  lagMs?: number | undefined;
+
+  /**
+   * @generated from field: optional double lag_p50_ms = 19;
+   */
+  lagP50Ms?: number | undefined;
+
+  /**
+   * @generated from field: optional double lag_p99_ms = 20;
+   */
+  lagP99Ms?: number | undefined;
+
+  /**
+   * Backup: per sending director.
+   *
+   * @generated from field: repeated ipvs.v1.SyncPeer directors = 21;
+   */
+  directors: SyncPeer[];
+};
+
+/**
+ * Describes the message ipvs.v1.SyncHealth.
+ * Use `create(SyncHealthSchema)` to create a new message.
+ */
+export const SyncHealthSchema: GenMessage<SyncHealth> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 42);
+
+/**
+ * What a backup knows of one sending director.
+ *
+ * @generated from message ipvs.v1.SyncPeer
+ */
+export type SyncPeer = Message<"ipvs.v1.SyncPeer"> & {
+  /**
+   * @generated from field: string director_id = 1;
+   */
+  directorId: string;
+
+  /**
+   * @generated from field: uint32 syncid = 2;
+   */
+  syncid: number;
+
+  /**
+   * @generated from field: uint64 last_sequence = 3;
+   */
+  lastSequence: bigint;
+
+  /**
+   * @generated from field: uint64 messages_received = 4;
+   */
+  messagesReceived: bigint;
+
+  /**
+   * @generated from field: uint64 gaps = 5;
+   */
+  gaps: bigint;
+
+  /**
+   * @generated from field: uint64 last_message_at_ms = 6;
+   */
+  lastMessageAtMs: bigint;
+};
+
+/**
+ * Describes the message ipvs.v1.SyncPeer.
+ * Use `create(SyncPeerSchema)` to create a new message.
+ */
+export const SyncPeerSchema: GenMessage<SyncPeer> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 43);
+
+/**
+ * @generated from message ipvs.v1.ListSyncDaemonsRequest
+ */
+export type ListSyncDaemonsRequest = Message<"ipvs.v1.ListSyncDaemonsRequest"> & {
+};
+
+/**
+ * Describes the message ipvs.v1.ListSyncDaemonsRequest.
+ * Use `create(ListSyncDaemonsRequestSchema)` to create a new message.
+ */
+export const ListSyncDaemonsRequestSchema: GenMessage<ListSyncDaemonsRequest> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 44);
+
+/**
+ * @generated from message ipvs.v1.ListSyncDaemonsResponse
+ */
+export type ListSyncDaemonsResponse = Message<"ipvs.v1.ListSyncDaemonsResponse"> & {
+  /**
+   * @generated from field: repeated ipvs.v1.SyncDaemon daemons = 1;
+   */
+  daemons: SyncDaemon[];
+};
+
+/**
+ * Describes the message ipvs.v1.ListSyncDaemonsResponse.
+ * Use `create(ListSyncDaemonsResponseSchema)` to create a new message.
+ */
+export const ListSyncDaemonsResponseSchema: GenMessage<ListSyncDaemonsResponse> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 45);
+
+/**
+ * @generated from message ipvs.v1.StartSyncDaemonRequest
+ */
+export type StartSyncDaemonRequest = Message<"ipvs.v1.StartSyncDaemonRequest"> & {
+  /**
+   * @generated from field: ipvs.v1.SyncDaemonConfig daemon = 1;
+   */
+  daemon?: SyncDaemonConfig | undefined;
+};
+
+/**
+ * Describes the message ipvs.v1.StartSyncDaemonRequest.
+ * Use `create(StartSyncDaemonRequestSchema)` to create a new message.
+ */
+export const StartSyncDaemonRequestSchema: GenMessage<StartSyncDaemonRequest> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 46);
+
+/**
+ * @generated from message ipvs.v1.StartSyncDaemonResponse
+ */
+export type StartSyncDaemonResponse = Message<"ipvs.v1.StartSyncDaemonResponse"> & {
+  /**
+   * @generated from field: ipvs.v1.SyncDaemon daemon = 1;
+   */
+  daemon?: SyncDaemon | undefined;
+};
+
+/**
+ * Describes the message ipvs.v1.StartSyncDaemonResponse.
+ * Use `create(StartSyncDaemonResponseSchema)` to create a new message.
+ */
+export const StartSyncDaemonResponseSchema: GenMessage<StartSyncDaemonResponse> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 47);
+
+/**
+ * @generated from message ipvs.v1.StopSyncDaemonRequest
+ */
+export type StopSyncDaemonRequest = Message<"ipvs.v1.StopSyncDaemonRequest"> & {
+  /**
+   * "master" or "backup".
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+};
+
+/**
+ * Describes the message ipvs.v1.StopSyncDaemonRequest.
+ * Use `create(StopSyncDaemonRequestSchema)` to create a new message.
+ */
+export const StopSyncDaemonRequestSchema: GenMessage<StopSyncDaemonRequest> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 48);
+
+/**
+ * @generated from message ipvs.v1.StopSyncDaemonResponse
+ */
+export type StopSyncDaemonResponse = Message<"ipvs.v1.StopSyncDaemonResponse"> & {
+};
+
+/**
+ * Describes the message ipvs.v1.StopSyncDaemonResponse.
+ * Use `create(StopSyncDaemonResponseSchema)` to create a new message.
+ */
+export const StopSyncDaemonResponseSchema: GenMessage<StopSyncDaemonResponse> = /*@__PURE__*/
+  messageDesc(file_ipvs_v1_admin, 49);
+
+/**
  * Configuration and inspection: the same operations as the HTTP routes (and ipvsadm).
  *
  * @generated from service ipvs.v1.Admin
@@ -944,6 +1379,36 @@ export const Admin: GenService<{
     methodKind: "unary";
     input: typeof AdvanceClockRequestSchema;
     output: typeof AdvanceClockResponseSchema;
+  },
+  /**
+   * Conn-sync daemons (ipvsadm -L --daemon), each with its health.
+   *
+   * @generated from rpc ipvs.v1.Admin.ListSyncDaemons
+   */
+  listSyncDaemons: {
+    methodKind: "unary";
+    input: typeof ListSyncDaemonsRequestSchema;
+    output: typeof ListSyncDaemonsResponseSchema;
+  },
+  /**
+   * ipvsadm --start-daemon: ALREADY_EXISTS when the role runs; FAILED_PRECONDITION without SYNC_REDIS_URL.
+   *
+   * @generated from rpc ipvs.v1.Admin.StartSyncDaemon
+   */
+  startSyncDaemon: {
+    methodKind: "unary";
+    input: typeof StartSyncDaemonRequestSchema;
+    output: typeof StartSyncDaemonResponseSchema;
+  },
+  /**
+   * ipvsadm --stop-daemon: NOT_FOUND when the role does not run.
+   *
+   * @generated from rpc ipvs.v1.Admin.StopSyncDaemon
+   */
+  stopSyncDaemon: {
+    methodKind: "unary";
+    input: typeof StopSyncDaemonRequestSchema;
+    output: typeof StopSyncDaemonResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ipvs_v1_admin, 0);

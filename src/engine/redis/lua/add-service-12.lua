@@ -1,0 +1,34 @@
+--[[
+  add-service: creates the service and binds its scheduler (`init_service`).
+
+  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  ARGV[11] service key  ARGV[12] kind (addr|fwmark)  ARGV[13] protocol  ARGV[14] port  ARGV[15] fwmark
+  ARGV[16] scheduler  ARGV[17] SCHED flag bits  ARGV[18] persistence timeout s (0: none)
+  ARGV[19] one-packet 0/1  ARGV[20] pe ("" or sip)  ARGV[21] configuration JSON (for the caller)
+
+  Returns JSON { ok, service = { svc, dests } } or { err = "ALREADY_EXISTS" }.
+]]
+--- @include "includes/core"
+--- @include "includes/accounting"
+--- @include "includes/states"
+--- @include "includes/siphash"
+--- @include "includes/lifecycle"
+--- @include "includes/schedulers"
+--- @include "includes/views"
+
+local function main()
+  fireDue(ENV.now)
+  if redis.call('EXISTS', K.cfg) == 1 then return fail('ALREADY_EXISTS', '', 'service') end
+  local ver = redis.call('HINCRBY', K.ctr, 'ver', 1)
+  redis.call('HSET', K.cfg, 'key', ARGV[A + 1], 'kind', ARGV[A + 2], 'proto', ARGV[A + 3], 'port', ARGV[A + 4],
+    'fwmark', ARGV[A + 5], 'sched', ARGV[A + 6], 'sf', ARGV[A + 7], 'pt', ARGV[A + 8], 'op', ARGV[A + 9],
+    'pe', ARGV[A + 10], 'json', ARGV[A + 11], 'ver', ver, 'sc', 0, 'sip', 0, 'sop', 0, 'sib', 0, 'sob', 0)
+  redis.call('DEL', K.klo)
+  loadService()
+  bindScheduler(ENV.now)
+  return ok({ service = serviceRecord() })
+end
+
+local result = main()
+commit()
+return cjson.encode(result)

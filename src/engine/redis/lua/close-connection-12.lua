@@ -1,0 +1,34 @@
+--[[
+  close-connection: the caller ends a connection (a forced `ip_vs_conn_expire`); a template that
+  still controls connections is refused.
+
+  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  ARGV[11] local entry id
+
+  Returns JSON { ok } or { err = "NOT_FOUND" | "FAILED_PRECONDITION", msg }.
+]]
+--- @include "includes/core"
+--- @include "includes/accounting"
+--- @include "includes/states"
+--- @include "includes/siphash"
+--- @include "includes/lifecycle"
+--- @include "includes/schedulers"
+--- @include "includes/views"
+
+local function main()
+  local now = ENV.now
+  loadService()
+  fireDue(now)
+  local c = getConn(ARGV[A + 1])
+  if not c then return fail('NOT_FOUND', '', 'connection') end
+  if c.nctl > 0 then
+    return fail('FAILED_PRECONDITION', 'connection: template ' .. fullId(c.id) .. ' still controls '
+      .. c.nctl .. ' connection(s); close those first', 'connection')
+  end
+  expireEntry(c, now, true)
+  return ok()
+end
+
+local result = main()
+commit()
+return cjson.encode(result)

@@ -1,0 +1,38 @@
+--[[
+  delete-dest: `__ip_vs_unlink_dest` + `__ip_vs_del_dest`: out of KLO into the trash, the
+  scheduler's del_dest hook runs; with expire_nodest_conn its entries go at once.
+
+  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  ARGV[11] dest key
+
+  Returns JSON { ok } or { err = "NOT_FOUND", field }.
+]]
+--- @include "includes/core"
+--- @include "includes/accounting"
+--- @include "includes/states"
+--- @include "includes/siphash"
+--- @include "includes/lifecycle"
+--- @include "includes/schedulers"
+--- @include "includes/views"
+
+local function main()
+  if not loadService() then return fail('NOT_FOUND', '', 'service') end
+  fireDue(ENV.now)
+  klo()
+  local key = ARGV[A + 1]
+  local d = getDest(key)
+  if not d or d.pos < 0 then return fail('NOT_FOUND', '', 'destination') end
+  local oldPos = d.pos
+  redis.call('LREM', K.klo, 1, key)
+  d.tr = 1
+  touchDest(d)
+  redis.call('SADD', K.trash, key)
+  reloadKlo()
+  onDelDest(key, oldPos)
+  if ENV.enc == 1 then flushNoDest(ENV.now) end
+  return ok()
+end
+
+local result = main()
+commit()
+return cjson.encode(result)

@@ -1,0 +1,30 @@
+--[[
+  edit-dest: `ip_vs_edit_dest`: keeps the KLO position; the scheduler's upd_dest hook runs.
+
+  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  ARGV[11] dest key  ARGV[12] weight  ARGV[13] forward  ARGV[14] upper threshold  ARGV[15] lower threshold
+
+  Returns JSON { ok, dest } or { err = "NOT_FOUND", field }.
+]]
+--- @include "includes/core"
+--- @include "includes/accounting"
+--- @include "includes/states"
+--- @include "includes/siphash"
+--- @include "includes/lifecycle"
+--- @include "includes/schedulers"
+--- @include "includes/views"
+
+local function main()
+  if not loadService() then return fail('NOT_FOUND', '', 'service') end
+  fireDue(ENV.now)
+  klo()
+  local d = getDest(ARGV[A + 1])
+  if not d or d.pos < 0 then return fail('NOT_FOUND', '', 'destination') end
+  applyDestConfig(d, tonumber(ARGV[A + 2]), ARGV[A + 3], tonumber(ARGV[A + 4]), tonumber(ARGV[A + 5]), false)
+  onUpdDest()
+  return ok({ dest = d })
+end
+
+local result = main()
+commit()
+return cjson.encode(result)

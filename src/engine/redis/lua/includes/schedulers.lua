@@ -1,0 +1,452 @@
+--[[
+  schedulers: every scheduler of §3 over the service's KLO (a linear scan in phase 1, giving the
+  kernel's answer: the first strictly-better dest wins, so ties go to the earliest in KLO), their
+  state hooks (init/add/del/upd) and the lblc/lblcr collector. dh/sh/mh slot tables are rebuilt here
+  in the same atomic call that changes the destination set; request hashes come in as ARGV.
+]]
+local SCHED1, SCHED2 = 8, 16
+local MH_SIZE, MH_BITS = 4093, 6 -- IP_VS_MH_TAB_BITS = CONFIG_IP_VS_MH_TAB_INDEX (12) / 2
+local NEED_RANDOM = nil
+
+local function eligible(d) return d.ol == 0 and d.w > 0 end
+local function overhead(d) return d.ac * 256 + d.ic end
+local function sedBetter(a, b) return (b.ac + 1) * a.w > (a.ac + 1) * b.w end
+local BETTER = {
+  lc = function(a, b) return overhead(a) < overhead(b) end,
+  wlc = function(a, b) return overhead(b) * a.w > overhead(a) * b.w end,
+  sed = sedBetter,
+  nq = function(a, b)
+    local ai, bi = a.ac == 0, b.ac == 0
+    if ai or bi then return ai and not bi end
+    return sedBetter(a, b)
+  end,
+  fo = function(a, b) return a.w > b.w end,
+  ovf = function(a, b) return a.w > b.w end,
+}
+local OK = { ovf = function(d) return eligible(d) and d.ac <= d.w end }
+
+local function best(name)
+  local better, ok = BETTER[name], OK[name] or eligible
+  local found = nil
+  for _, d in ipairs(klo()) do
+    if ok(d) and (found == nil or better(d, found)) then found = d end
+  end
+  return found
+end
+
+local function schedGet(field) return redis.call('HGET', K.sched, field) end
+
+-- rr ----------------------------------------------------------------------------------------
+local function rrPick()
+  local dests = klo()
+  local cur = nil
+  local key = schedGet('cur')
+  if key and key ~= '' then
+    local d = getDest(key)
+    if d and d.pos >= 0 then cur = d end
+  end
+  local start = cur and cur.pos + 1 or 0
+  for i = start, #dests - 1 do
+    if eligible(dests[i + 1]) then redis.call('HSET', K.sched, 'cur', dests[i + 1].key); return dests[i + 1] end
+  end
+  if not cur then return nil end
+  for i = 0, math.min(cur.pos, #dests - 1) do
+    if eligible(dests[i + 1]) then redis.call('HSET', K.sched, 'cur', dests[i + 1].key); return dests[i + 1] end
+  end
+  return nil
+end
+
+-- wrr ---------------------------------------------------------------------------------------
+local function gcd(a, b)
+  while b ~= 0 do a, b = b, a % b end
+  return a
+end
+local function wrrWeights()
+  local di, mx = 0, 0
+  for _, d in ipairs(klo()) do
+    if d.w > 0 then if di == 0 then di = d.w else di = gcd(di, d.w) end end
+    if d.w > mx then mx = d.w end
+  end
+  if di == 0 then di = 1 end
+  return di, mx
+end
+local function wrrInit()
+  local di, mx = wrrWeights()
+  local mw = mx - (di - 1)
+  redis.call('HSET', K.sched, 'cl', '', 'di', di, 'mw', mw, 'cw', mw)
+end
+local function wrrChanged()
+  local cw = tonumber(schedGet('cw')) or 0
+  local di, mx = wrrWeights()
+  local mw = mx - (di - 1)
+  if cw > mw or cw == 0 then cw = mw elseif di > 1 then cw = math.floor(cw / di) * di + 1 end
+  redis.call('HSET', K.sched, 'cl', '', 'di', di, 'mw', mw, 'cw', cw)
+end
+local function wrrPick()
+  local st = redis.call('HMGET', K.sched, 'cl', 'cw', 'mw', 'di')
+  local cl, cw, mw, di = st[1] or '', tonumber(st[2]) or 0, tonumber(st[3]) or 0, tonumber(st[4]) or 1
+  if mw == 0 then return nil end
+  local dests = klo()
+  local last = nil
+  if cl ~= '' then
+    last = getDest(cl)
+    if last and last.pos < 0 then last = nil end
+  end
+  local function save(key) redis.call('HSET', K.sched, 'cl', key, 'cw', cw) end
+  local stop, lastPass, restarted = nil, false, false
+  local start = last and last.pos + 1 or 0
+  while true do
+    for i = start, #dests - 1 do
+      local d = dests[i + 1]
+      if d.ol == 0 and d.w >= cw then save(d.key); return d end
+      if stop and d.key == stop.key then save(d.key); return nil end
+    end
+    start = 0
+    cw = cw - di
+    if cw <= 0 then
+      cw = mw
+      if lastPass or last == nil then save(''); return nil end
+      restarted = true
+    end
+    lastPass = cw <= di
+    if lastPass and restarted and last ~= nil then stop = last end
+  end
+end
+
+-- twos: random numbers come from the caller (ARGV); without them the call asks for them.
+local function twosPick(r1, r2)
+  local total = 0
+  for _, d in ipairs(klo()) do if eligible(d) then total = total + d.w end end
+  if total == 0 then return nil end
+  r1, r2 = tonumber(r1), tonumber(r2)
+  if r1 == nil or r2 == nil or r1 > total or r2 > total then
+    NEED_RANDOM = total + 1
+    return nil
+  end
+  local function find(target)
+    local acc = 0
+    for _, d in ipairs(klo()) do
+      if eligible(d) then
+        acc = acc + d.w
+        if acc >= target then return d end
+      end
+    end
+    return nil
+  end
+  local first, second = find(math.max(r1, 1)), find(math.max(r2, 1))
+  if not first or not second then return nil end
+  -- the kernel compares in 32-bit ints: w2*o1 > w1*o2
+  if bit.tobit(second.w * overhead(first)) > bit.tobit(first.w * overhead(second)) then return second end
+  return first
+end
+
+-- slot tables (dh, sh, mh) --------------------------------------------------------------------
+local function enc2(n) return string.char(math.floor(n / 256), n % 256) end
+local function writeTable(slots, size)
+  local parts = {}
+  for i = 0, size - 1 do parts[i + 1] = enc2(slots[i] or 0) end
+  redis.call('SET', K.tab, table.concat(parts))
+end
+local function slotDest(s)
+  local two = redis.call('GETRANGE', K.tab, s * 2, s * 2 + 1)
+  if #two < 2 then return nil end
+  local n = string.byte(two, 1) * 256 + string.byte(two, 2)
+  if n == 0 then return nil end
+  local key = redis.call('HGET', K.dn, n)
+  if not key then return nil end
+  local d = getDest(key)
+  if not d or d.tr == 1 then return nil end
+  return d
+end
+local function fls(x)
+  local n = 0
+  while x > 0 do x = math.floor(x / 2); n = n + 1 end
+  return n
+end
+local function mhReassign(dests)
+  local n = #dests
+  if n > MH_SIZE then return end -- -EINVAL: the old table stays
+  local g, maxW = 0, 0
+  for _, d in ipairs(dests) do
+    if d.lw > 0 then if g > 0 then g = gcd(d.lw, g) else g = d.lw end end
+    if d.lw > maxW then maxW = d.lw end
+  end
+  local slots = {}
+  if g < 1 then writeTable(slots, MH_SIZE); return end
+  local rshift = math.max(0, fls(math.floor(maxW / g)) - MH_BITS)
+  local perm, skip, turns = {}, {}, {}
+  for i, d in ipairs(dests) do
+    perm[i] = d.mo
+    skip[i] = d.ms
+    local t = math.floor(math.floor(d.lw / g) / (2 ^ rshift))
+    if t == 0 and d.lw ~= 0 then t = 1 end
+    turns[i] = t
+  end
+  local filled, filledCount, run = {}, 0, 0
+  while true do
+    local i = 1
+    while i <= n do
+      if turns[i] < 1 then
+        i = i + 1
+      else
+        local c = perm[i]
+        while filled[c] do
+          c = c + skip[i]
+          if c >= MH_SIZE then c = c - MH_SIZE end
+        end
+        perm[i] = c
+        filled[c] = true
+        slots[c] = dests[i].n
+        filledCount = filledCount + 1
+        if filledCount == MH_SIZE then writeTable(slots, MH_SIZE); return end
+        run = run + 1
+        if run >= turns[i] then run = 0; i = i + 1 end
+      end
+    end
+  end
+end
+local function rebuildTable()
+  local name = SVC.sched
+  local dests = klo()
+  local n = #dests
+  local slots = {}
+  if name == 'dh' then
+    if n > 0 then for i = 0, 255 do slots[i] = dests[(i % n) + 1].n end end
+    writeTable(slots, 256)
+  elseif name == 'sh' then
+    if n > 0 then
+      local p, count = 0, 0
+      for i = 0, 255 do
+        slots[i] = dests[p + 1].n
+        count = count + 1
+        if count >= dests[p + 1].w then p = (p + 1) % n; count = 0 end
+      end
+    end
+    writeTable(slots, 256)
+  elseif name == 'mh' then
+    mhReassign(dests)
+  end
+end
+local function hashRefused(d) return d.w <= 0 or d.ol == 1 end
+
+local function dhPick(bucket)
+  local d = slotDest(bucket)
+  if not d or hashRefused(d) then return nil end
+  return d
+end
+local function shPick(ih)
+  local d = slotDest(ih)
+  if not d then return nil end
+  if not hashRefused(d) then return d end
+  if bit.band(SVC.sf, SCHED1) == 0 then return nil end
+  for off = 0, 255 do
+    local roff = (off + ih) % 256
+    d = slotDest((roff + ih) % 256)
+    if not d then return nil end
+    if not hashRefused(d) then return d end
+  end
+  return nil
+end
+local function mhPick(ih, base)
+  local d = slotDest(ih)
+  if not d then return nil end
+  if not hashRefused(d) then return d end
+  if bit.band(SVC.sf, SCHED1) == 0 then return nil end
+  for off = 0, MH_SIZE - 1 do
+    local roff = (off + ih) % MH_SIZE
+    d = slotDest(hsiphash((roff + base) % 4294967296, MH_KEY1) % MH_SIZE)
+    if not d then return nil end
+    if not hashRefused(d) then return d end
+  end
+  return nil
+end
+
+-- lblc / lblcr --------------------------------------------------------------------------------
+local function lblcOverloaded(d)
+  if d.ac <= d.w then return false end
+  for _, x in ipairs(klo()) do if x.ac * 2 < x.w then return true end end
+  return false
+end
+local function lblcPick(vaddr, now)
+  local raw = redis.call('HGET', K.loc, vaddr)
+  local entry = raw and cmsgpack.unpack(raw)
+  if entry then
+    entry[1] = now
+    redis.call('HSET', K.loc, vaddr, cmsgpack.pack(entry))
+    local d = getDest(entry[2])
+    if d and d.tr == 0 and d.w > 0 and not lblcOverloaded(d) then return d end
+  end
+  local d = best('wlc')
+  if not d then return nil end
+  if not entry or entry[2] ~= d.key then redis.call('HSET', K.loc, vaddr, cmsgpack.pack({ now, d.key })) end
+  return d
+end
+local function setMin(set)
+  local least = nil
+  for _, key in ipairs(set) do
+    local m = getDest(key)
+    if m then
+      if least == nil then
+        if m.ol == 0 and m.w > 0 and m.tr == 0 then least = m end
+      elseif m.ol == 0 and overhead(least) * m.w > overhead(m) * least.w and m.tr == 0 then
+        least = m
+      end
+    end
+  end
+  return least
+end
+local function setMax(set)
+  local most = nil
+  for _, key in ipairs(set) do
+    local m = getDest(key)
+    if m and m.w > 0 and (most == nil or overhead(most) * m.w < overhead(m) * most.w) then most = m end
+  end
+  return most
+end
+local function lblcrPick(vaddr, now)
+  local raw = redis.call('HGET', K.loc, vaddr)
+  if raw then
+    local entry = cmsgpack.unpack(raw)
+    local lastmod = entry[2]
+    local set = {}
+    for i = 3, #entry do set[#set + 1] = entry[i] end
+    local min = setMin(set)
+    if #set > 1 and now > lastmod + ENV.lblcrExp * 1000 then
+      local max = setMax(set)
+      if max then
+        for i, key in ipairs(set) do if key == max.key then table.remove(set, i); break end end
+        lastmod = now
+      end
+    end
+    local function save() redis.call('HSET', K.loc, vaddr, cmsgpack.pack({ now, lastmod, unpack(set) })) end
+    save()
+    if min and not lblcOverloaded(min) then return min end
+    local d = best('wlc')
+    if not d then return nil end
+    local member = false
+    for _, key in ipairs(set) do if key == d.key then member = true end end
+    if not member then
+      table.insert(set, 1, d.key)
+      lastmod = now
+      save()
+    end
+    return d
+  end
+  local d = best('wlc')
+  if not d then return nil end
+  redis.call('HSET', K.loc, vaddr, cmsgpack.pack({ now, now, d.key }))
+  return d
+end
+
+-- `ip_vs_lblc(r)_check_expire`, one run at `now`.
+local function gcRun(now)
+  local exp = (SVC and SVC.sched == 'lblcr') and ENV.lblcrExp or ENV.lblcExp
+  local counter = tonumber(schedGet('gcc')) or 1
+  local function sweep(idle, goal)
+    local raw = redis.call('HGETALL', K.loc)
+    for i = 1, #raw, 2 do
+      local e = cmsgpack.unpack(raw[i + 1])
+      if now >= e[1] + idle then
+        redis.call('HDEL', K.loc, raw[i])
+        goal = goal - 1
+        if goal <= 0 then return end
+      end
+    end
+  end
+  if counter % 30 == 0 then
+    sweep(exp * 1000, math.huge)
+    counter = 1
+  else
+    local size = redis.call('HLEN', K.loc)
+    if size <= 16384 then
+      counter = counter + 1
+    else
+      sweep(360000, math.min(math.floor((size - 16384) * 4 / 3), 8192))
+    end
+  end
+  redis.call('HSET', K.sched, 'gcc', counter)
+end
+
+-- The scheduler's hooks -----------------------------------------------------------------------
+local function bindScheduler(now)
+  redis.call('DEL', K.sched, K.tab, K.loc)
+  redis.call('ZREM', K.dl, 'gc')
+  local name = SVC.sched
+  if name == 'wrr' then wrrInit() end
+  if name == 'dh' or name == 'sh' or name == 'mh' then rebuildTable() end
+  if name == 'lblc' or name == 'lblcr' then
+    redis.call('HSET', K.sched, 'gcc', 1, 'gcseq', nextSeq())
+    redis.call('ZADD', K.dl, now + GC_INTERVAL, 'gc')
+  end
+end
+local function unbindScheduler()
+  redis.call('DEL', K.sched, K.tab, K.loc)
+  redis.call('ZREM', K.dl, 'gc')
+end
+local function onAddDest()
+  local name = SVC.sched
+  if name == 'wrr' then wrrChanged() end
+  if name == 'dh' or name == 'sh' or name == 'mh' then rebuildTable() end
+end
+local function onUpdDest()
+  local name = SVC.sched
+  if name == 'wrr' then wrrChanged() end
+  if name == 'sh' or name == 'mh' then rebuildTable() end
+end
+local function onDelDest(key, oldPos)
+  local name = SVC.sched
+  if name == 'rr' and schedGet('cur') == key then
+    local dests = klo()
+    redis.call('HSET', K.sched, 'cur', oldPos > 0 and dests[oldPos].key or '')
+  end
+  if name == 'wrr' then wrrChanged() end
+  if name == 'dh' or name == 'sh' or name == 'mh' then rebuildTable() end
+end
+
+-- The decision: hashes h1/h2 (dh bucket, sh/mh index and mh base), vaddr, twos randoms.
+local function pick(a)
+  local name = SVC.sched
+  if name == 'rr' then return rrPick() end
+  if name == 'wrr' then return wrrPick() end
+  if BETTER[name] then return best(name) end
+  if name == 'twos' then return twosPick(a.r1, a.r2) end
+  if name == 'dh' then return dhPick(a.h1) end
+  if name == 'sh' then return shPick(a.h1) end
+  if name == 'mh' then return mhPick(a.h1, a.h2) end
+  if name == 'lblc' then return lblcPick(a.vaddr, ENV.now) end
+  if name == 'lblcr' then return lblcrPick(a.vaddr, ENV.now) end
+  return nil
+end
+
+-- Fires this service's due timers in (deadline, arming order); at most `budget` of them.
+-- Returns true when nothing due is left.
+local function fireDue(now, budget)
+  budget = budget or 1000
+  while budget > 0 do
+    local first = redis.call('ZRANGE', K.dl, 0, 0, 'WITHSCORES')
+    if #first == 0 then return true end
+    local at = tonumber(first[2])
+    if at > now then return true end
+    local chosen, chosenSeq = nil, nil
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', K.dl, at, at)) do
+      local s
+      if m == 'gc' then
+        s = tonumber(schedGet('gcseq')) or 0
+      else
+        local c = getConn(m)
+        s = c and c.seq or 0
+      end
+      if chosen == nil or s < chosenSeq then chosen, chosenSeq = m, s end
+    end
+    if chosen == 'gc' then
+      gcRun(at)
+      redis.call('HSET', K.sched, 'gcseq', nextSeq())
+      redis.call('ZADD', K.dl, at + GC_INTERVAL, 'gc')
+    else
+      local c = getConn(chosen)
+      if c then expireEntry(c, at, false) else redis.call('ZREM', K.dl, chosen) end
+    end
+    budget = budget - 1
+  end
+  return false
+end

@@ -1,0 +1,42 @@
+--[[
+  read: the service as the API shows it, after its due timers fired (so views never show an entry
+  past its deadline).
+
+  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  ARGV[11] "1" to include the service (cfg + destinations in KLO)
+  ARGV[12] "1" to include the trash   ARGV[13] "1" to include every entry   ARGV[14] "1" totals
+
+  Returns JSON { ok, service? = { svc, dests }, trash? = [dest], conns? = [entry], totals? }.
+]]
+--- @include "includes/core"
+--- @include "includes/accounting"
+--- @include "includes/states"
+--- @include "includes/siphash"
+--- @include "includes/lifecycle"
+--- @include "includes/schedulers"
+--- @include "includes/views"
+
+local function main()
+  loadService()
+  fireDue(ENV.now)
+  local r = ok()
+  if ARGV[A + 1] == '1' and SVC then r.service = serviceRecord() end
+  if ARGV[A + 2] == '1' then
+    r.trash = {}
+    for _, key in ipairs(redis.call('SMEMBERS', K.trash)) do r.trash[#r.trash + 1] = getDest(key) end
+  end
+  if ARGV[A + 3] == '1' then
+    r.conns = {}
+    for _, id in ipairs(redis.call('HKEYS', K.conns)) do r.conns[#r.conns + 1] = connRecord(getConn(id)) end
+  end
+  if ARGV[A + 4] == '1' then
+    local t = redis.call('HMGET', K.ctr, 'tsc', 'tsip', 'tsop', 'tsib', 'tsob')
+    r.totals = { tonumber(t[1]) or 0, tonumber(t[2]) or 0, tonumber(t[3]) or 0, tonumber(t[4]) or 0,
+      tonumber(t[5]) or 0 }
+  end
+  return r
+end
+
+local result = main()
+commit()
+return cjson.encode(result)

@@ -1,0 +1,150 @@
+--[[
+  schedule: one scheduling decision (§2, §5, §6.8) — existing-entry rules, `ip_vs_schedule` or
+  `ip_vs_sched_persist`, connection creation and binding — after this service's due timers fired.
+
+  KEYS[1..12]  the service's keys (includes/core.lua)
+  ARGV[1..10]  now and the sysctls/timeouts (includes/core.lua)
+  ARGV[11] cfg version the caller resolved with   ARGV[12] protocol   ARGV[13] client address
+  ARGV[14] client port  ARGV[15] virtual address  ARGV[16] virtual port  ARGV[17] tuple key
+  ARGV[18] initial state or ""  ARGV[19] one-packet 0/1
+  ARGV[20] error code the caller found for a new decision ("" none)   ARGV[21] its message
+  ARGV[22] persistent 0/1  ARGV[23] template key  ARGV[24] template protocol  ARGV[25] template caddr
+  ARGV[26] template vaddr  ARGV[27] template vport  ARGV[28] template keeps dest port 0/1
+  ARGV[29] has Call-ID 0/1  ARGV[30] Call-ID  ARGV[31] fwmark of the entries
+  ARGV[32] h1 (dh bucket / sh,mh index)  ARGV[33] h2 (mh hash base)  ARGV[34] r1  ARGV[35] r2
+
+  Returns JSON: { ok, service, destination, forward, connection, persistent, template?, reused, state }
+    or { err = "STALE" } (configuration changed: resolve again), { err = "NEED_RANDOM", range = n }
+    (twos needs two random numbers below n), or { err = code, msg, field }.
+]]
+--- @include "includes/core"
+--- @include "includes/accounting"
+--- @include "includes/states"
+--- @include "includes/siphash"
+--- @include "includes/lifecycle"
+--- @include "includes/schedulers"
+--- @include "includes/views"
+
+local function respond(c, reused)
+  local d = getDest(c.dest)
+  local r = { service = SVC.key, destination = d.key, forward = d.fwd, connection = fullId(c.id),
+    persistent = c.ctl ~= '', reused = reused, state = c.state }
+  if c.ctl ~= '' then r.template = fullId(c.ctl) end
+  return ok(r)
+end
+
+local function reschedules(c, d, proto)
+  if proto == 'udp' then return false end
+  if ENV.enc == 1 and d.w == 0 then return true end
+  local mode = ENV.crm
+  if mode == 0 or c.ctl ~= '' then return false end
+  if proto == 'sctp' then return c.state == 'CLOSED' end
+  return c.state == 'TIME_WAIT' or c.state == 'CLOSE'
+    or (bit.band(mode, 2) ~= 0 and c.state == 'FIN_WAIT' and c.noOutput)
+end
+
+local function main()
+  local now = ENV.now
+  if not loadService() or SVC.ver ~= tonumber(ARGV[A + 1]) then return { err = 'STALE' } end
+  fireDue(now)
+  local proto, caddr, cport = ARGV[A + 2], ARGV[A + 3], tonumber(ARGV[A + 4])
+  local vaddr, vport, tuple = ARGV[A + 5], tonumber(ARGV[A + 6]), ARGV[A + 7]
+  local initialState, onePacket = ARGV[A + 8], ARGV[A + 9] == '1'
+  local fwmark = tonumber(ARGV[A + 21])
+  local args = { h1 = tonumber(ARGV[A + 22]), h2 = tonumber(ARGV[A + 23]), r1 = ARGV[A + 24],
+    r2 = ARGV[A + 25], vaddr = vaddr }
+
+  local discard = nil
+  local existingId = redis.call('HGET', K.tuples, tuple)
+  local existing = existingId and getConn(existingId)
+  if existing then
+    local ed = getDest(existing.dest)
+    if reschedules(existing, ed, proto) then
+      discard = existing
+    elseif ed.tr == 1 then
+      if ENV.enc == 0 then
+        return fail('NO_DESTINATION', 'connection ' .. fullId(existing.id) .. ' belongs to deleted destination '
+          .. ed.key .. ': packet dropped (expire_nodest_conn=0)', 'service')
+      end
+      discard = existing
+    else
+      -- §6.8 rule 3: the packet follows the existing entry
+      if proto == 'tcp' then packetEvent(existing, 'in', 'syn')
+      elseif proto == 'udp' then packetEvent(existing, 'in', nil)
+      else enterState(existing, sctpInitFromClient(existing.state)) end
+      rearm(existing, now)
+      return respond(existing, true)
+    end
+  end
+
+  -- The old entry is unbound after the new decision and its bind (§6.8).
+  local function finish(r)
+    if discard and discard.nctl == 0 and CONN[discard.id] then expireEntry(discard, now, false) end
+    return r
+  end
+  if ARGV[A + 10] ~= '' then return finish(fail(ARGV[A + 10], ARGV[A + 11], 'service')) end
+  local function noDest()
+    if NEED_RANDOM then return { err = 'NEED_RANDOM', range = NEED_RANDOM } end
+    return finish(fail('NO_DESTINATION', 'service ' .. SVC.key .. ': no destination available (scheduler '
+      .. SVC.sched .. ')', 'service'))
+  end
+
+  local c
+  if ARGV[A + 12] == '1' then
+    local tkey = ARGV[A + 13]
+    local callId = false
+    if ARGV[A + 19] == '1' then callId = ARGV[A + 20] end
+    local ctId = redis.call('HGET', K.tpl, tkey)
+    local ct = ctId and getConn(ctId)
+    if ct then
+      local td = getDest(ct.dest)
+      if not (td.tr == 0 and not (ENV.eqt == 1 and td.w == 0)) then
+        invalidateTemplate(ct)
+        ct = nil
+      end
+    end
+    local dest
+    if ct then
+      dest = getDest(ct.dest)
+    else
+      dest = pick(args)
+      if not dest then return noDest() end
+      local dport = 0
+      if ARGV[A + 18] == '1' then dport = dest.port end
+      ct = createEntry(dest, { tpl = true, proto = ARGV[A + 14], caddr = ARGV[A + 15], cport = 0,
+        vaddr = ARGV[A + 16], vport = tonumber(ARGV[A + 17]), dport = dport, tkey = tkey, callId = callId,
+        fwmark = fwmark })
+      ct.timeout = SVC.pt * 1000
+    end
+    local dport = vport
+    if vport == SVC.port and dest.port ~= 0 then dport = dest.port end
+    c = createEntry(dest, { tpl = false, proto = proto, caddr = caddr, cport = cport, vaddr = vaddr,
+      vport = vport, dport = dport, tkey = onePacket and '' or tuple, fwmark = fwmark })
+    c.ctl = ct.id
+    ct.nctl = ct.nctl + 1
+    rearm(ct, now)
+  else
+    local dest = pick(args)
+    if not dest then return noDest() end
+    local dport = vport
+    if dest.port ~= 0 then dport = dest.port end
+    c = createEntry(dest, { tpl = false, proto = proto, caddr = caddr, cport = cport, vaddr = vaddr,
+      vport = vport, dport = dport, tkey = onePacket and '' or tuple, fwmark = fwmark })
+  end
+  if initialState ~= '' then enterState(c, initialState)
+  elseif proto == 'tcp' then packetEvent(c, 'in', 'syn')
+  else enterState(c, firstPacketState(proto)) end
+  rearm(c, now)
+  local d = getDest(c.dest)
+  d.sc = d.sc + 1
+  touchDest(d)
+  redis.call('HINCRBY', K.cfg, 'sc', 1)
+  redis.call('HINCRBY', K.ctr, 'tsc', 1)
+  local response = respond(c, false)
+  if onePacket then expireEntry(c, now, false) end
+  return finish(response)
+end
+
+local result = main()
+commit()
+return cjson.encode(result)

@@ -1,0 +1,25 @@
+--[[
+  sweep: fires this service's due timers (entry expiry, lblc/lblcr collector) at now, at most
+  ARGV[11] of them; the periodic tick calls it for every service tag until done.
+
+  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  ARGV[11] budget
+
+  Returns JSON { ok, done = true when nothing due is left }.
+]]
+--- @include "includes/core"
+--- @include "includes/accounting"
+--- @include "includes/states"
+--- @include "includes/siphash"
+--- @include "includes/lifecycle"
+--- @include "includes/schedulers"
+--- @include "includes/views"
+
+local function main()
+  loadService()
+  return ok({ done = fireDue(ENV.now, tonumber(ARGV[A + 1])) })
+end
+
+local result = main()
+commit()
+return cjson.encode(result)

@@ -1,0 +1,875 @@
+/**
+ * The redis engine: N stateless replicas share one Redis. Every operation on a virtual service is
+ * ONE atomic Lua call (EVALSHA) on that service's slot — read, decide and count cannot interleave
+ * between replicas, so least-connection is exact across the fleet. Requests are validated here
+ * with the same functions as the memory engine (src/engine/specs.ts); the scripts (lua/) hold the
+ * IPVS flow and answer in the shapes the memory engine's views give.
+ *
+ * Phase 1 gaps: conn-sync methods refuse (FAILED_PRECONDITION);
+ * `explain` is not produced; estimator rates read 0; idempotency (requestId) is per replica;
+ * the global service index is written after the atomic admin call (not inside it).
+ */
+import { Redis } from 'ioredis';
+import { fold, parseIp } from '../../domain/address.js';
+import { alreadyExists, invalid, IpvsError, notFound } from '../../domain/errors.js';
+import {
+  endpoint,
+  formatEndpoint,
+  parseEndpoint,
+  serviceKeyOf,
+  type Endpoint,
+  type Protocol,
+} from '../../domain/keys.js';
+import { formatNetmask } from '../../domain/netmask.js';
+import type { Service } from '../../director/model.js';
+import { templateShape } from '../../director/persistence.js';
+import { findService, type ServiceIndex } from '../../director/service-lookup.js';
+import { DEFAULT_TIMEOUTS, parseState, type Timeouts } from '../../director/states.js';
+import { DEFAULT_SYSCTL, patchSysctl, type SysctlValues } from '../../director/sysctl.js';
+import { dhHashKey } from '../../schedulers/dh.js';
+import { hashedPort } from '../../schedulers/hash.js';
+import { MH_TAB_SIZE, mhHash, mhPermutation } from '../../schedulers/mh.js';
+import { schedFlagNames } from '../../schedulers/registry.js';
+import { shHashKey } from '../../schedulers/sh.js';
+import { SCHED2 } from '../../schedulers/types.js';
+import type { Clock } from '../clock.js';
+import type {
+  BatchResult,
+  BatchUpdate,
+  Connection,
+  ConnectionFilter,
+  ConnectionUpdate,
+  DestinationSpec,
+  DestinationStatus,
+  Engine,
+  EngineSnapshot,
+  ScheduleRequest,
+  ScheduleResponse,
+  ServiceSpec,
+  ServiceStatus,
+  StatsSnapshot,
+  StatsView,
+  SyncApplyResult,
+  SyncEntry,
+  Sysctl,
+} from '../engine.js';
+import { IdempotencyCache } from '../idempotency.js';
+import {
+  parseBatchItem,
+  parseConnectionUpdate,
+  parseDestSpec,
+  parseScheduleRequest,
+  parseServiceSpec,
+  parseTimeouts,
+  type DestConfig,
+  type ServiceConfig,
+  type UpdateQuery,
+} from '../specs.js';
+import {
+  connectionId,
+  DEFAULT_PREFIX,
+  destHashKey,
+  globalKeys,
+  parseConnectionId,
+  serviceKeys,
+  tagPrefix,
+  type GlobalKeys,
+  type ParsedConnectionId,
+} from './keys.js';
+import { ScriptRunner } from './scripts.js';
+
+export interface RedisEngineOptions {
+  /** An ioredis client (not closed by the engine) or a URL (the engine owns that connection). */
+  redis: Redis | string;
+  clock: Clock;
+  /** Uniform integer in [0, n) for twos; defaults to Math.random. */
+  randomInt?: (n: number) => number;
+  /** Key prefix (default `ipvs:`); must not contain `{` or `}`. */
+  prefix?: string;
+}
+
+/** Most due timers one sweep call fires (bounded work per call); tick() repeats until done. */
+const SWEEP_BUDGET = 1000;
+const MAX_ATTEMPTS = 5;
+
+interface IndexEntry {
+  ver: number;
+  cfg: ServiceConfig;
+}
+
+/** What the scripts answer: `ok` with fields, or `err` with a code. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Reply = Record<string, any>;
+
+interface DestRecord {
+  key: string;
+  ip: string;
+  port: number;
+  w: number;
+  lw: number;
+  fwd: string;
+  ut: number;
+  lt: number;
+  ac: number;
+  ic: number;
+  pc: number;
+  ol: number;
+  tr: number;
+  sc: number;
+  sip: number;
+  sop: number;
+  sib: number;
+  sob: number;
+}
+
+interface ConnRecord {
+  id: string;
+  tpl: boolean;
+  proto: string;
+  caddr: string;
+  cport: number;
+  vaddr: string;
+  vport: number;
+  dport: number;
+  dest: string;
+  destIp: string;
+  state: string;
+  deadline: number;
+  ctl: string;
+  nctl: number;
+  callId: string | false;
+  assured: boolean;
+}
+
+const list = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : []);
+const hostPort = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+const mathRandomInt = (n: number) => Math.floor(Math.random() * n);
+
+function stats(conns: number, inPkts: number, outPkts: number, inBytes: number, outBytes: number): StatsView {
+  return { conns, inPkts, outPkts, inBytes, outBytes, cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 };
+}
+
+function destView(d: DestRecord): DestinationStatus {
+  return {
+    key: d.key,
+    address: d.ip,
+    port: d.port,
+    weight: d.w,
+    forward: d.fwd,
+    upperThreshold: d.ut,
+    lowerThreshold: d.lt,
+    activeConns: d.ac,
+    inactiveConns: d.ic,
+    persistentConns: d.pc,
+    overloaded: d.ol === 1,
+    available: d.tr === 0,
+    stats: stats(d.sc, d.sip, d.sop, d.sib, d.sob),
+  };
+}
+
+function serviceView(rec: Reply): ServiceStatus {
+  const svc = rec.svc as Record<string, string | number>;
+  const cfg = JSON.parse(String(svc.json)) as ServiceConfig;
+  const view: ServiceStatus = {
+    key: cfg.key,
+    family: cfg.family === 6 ? 'inet6' : 'inet',
+    scheduler: cfg.scheduler,
+    schedFlags: schedFlagNames(cfg.schedFlags, cfg.scheduler),
+    persistence: cfg.persistence
+      ? { timeout: cfg.persistence.timeoutSec, netmask: formatNetmask(cfg.persistence.netmask) }
+      : null,
+    onePacket: cfg.onePacket,
+    pe: cfg.pe,
+    destinations: list<DestRecord>(rec.dests).map(destView),
+    stats: stats(+svc.sc, +svc.sip, +svc.sop, +svc.sib, +svc.sob),
+  };
+  if (cfg.id.kind === 'addr') {
+    view.protocol = cfg.id.protocol;
+    view.address = cfg.id.ip.text;
+    view.port = cfg.id.port;
+  } else {
+    view.fwmark = cfg.id.fwmark;
+  }
+  return view;
+}
+
+function connectionView(c: ConnRecord, service: string, now: number): Connection {
+  const view: Connection = {
+    id: connectionId(service, c.id),
+    protocol: c.proto,
+    client: hostPort(c.caddr, c.cport),
+    virtual: hostPort(c.vaddr, c.vport),
+    destination: hostPort(c.destIp, c.dport),
+    state: c.tpl ? (c.assured ? 'ASSURED' : 'NONE') : c.state,
+    expiresInMs: Math.max(0, c.deadline - now),
+    template: c.tpl,
+    service,
+    origin: 'local',
+  };
+  if (c.ctl !== '') view.controlledBy = connectionId(service, c.ctl);
+  if (c.tpl) view.controls = c.nctl;
+  if (c.callId !== false && c.callId !== null && c.callId !== undefined) view.callId = c.callId;
+  return view;
+}
+
+function noSync(): IpvsError {
+  return new IpvsError('FAILED_PRECONDITION', 'sync: not supported by the redis engine yet', 'sync');
+}
+
+export class RedisEngine implements Engine {
+  readonly kind = 'redis' as const;
+  readonly redis: Redis;
+  readonly scripts: ScriptRunner;
+  readonly prefix: string;
+  private readonly g: GlobalKeys;
+  private readonly ownsClient: boolean;
+  private readonly clock: Clock;
+  private readonly randomInt: (n: number) => number;
+  private readonly idempotency = new IdempotencyCache<ScheduleResponse>();
+
+  constructor(options: RedisEngineOptions) {
+    this.ownsClient = typeof options.redis === 'string';
+    this.redis =
+      typeof options.redis === 'string'
+        ? new Redis(options.redis, { maxRetriesPerRequest: 1 })
+        : options.redis;
+    this.clock = options.clock;
+    this.randomInt = options.randomInt ?? mathRandomInt;
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    if (/[{}]/.test(this.prefix)) throw new Error('redis key prefix must not contain { or }');
+    this.g = globalKeys(this.prefix);
+    this.scripts = new ScriptRunner(this.redis);
+  }
+
+  // ---- plumbing ---------------------------------------------------------------------------
+
+  private async readSysctl(): Promise<SysctlValues> {
+    const raw = await this.redis.get(this.g.sysctl);
+    return raw ? (JSON.parse(raw) as SysctlValues) : { ...DEFAULT_SYSCTL, sync_threshold: [3, 50] };
+  }
+
+  private async readTimeouts(): Promise<Timeouts> {
+    const raw = await this.redis.get(this.g.timeouts);
+    return raw ? (JSON.parse(raw) as Timeouts) : { ...DEFAULT_TIMEOUTS };
+  }
+
+  /** ARGV[1..10] of every service script: now, the sysctls and the timeouts it reads. */
+  private async env(now: number): Promise<(string | number)[]> {
+    const [s, t] = await Promise.all([this.readSysctl(), this.readTimeouts()]);
+    return [
+      now,
+      s.expire_quiescent_template,
+      s.expire_nodest_conn,
+      s.conn_reuse_mode,
+      s.secure_tcp,
+      s.lblc_expiration,
+      s.lblcr_expiration,
+      t.tcp,
+      t.tcpFin,
+      t.udp,
+    ];
+  }
+
+  private async run(
+    script: string,
+    service: string,
+    now: number,
+    args: (string | number)[],
+    env?: (string | number)[],
+  ): Promise<Reply> {
+    const argv = [...(env ?? (await this.env(now))), ...args];
+    const raw = await this.scripts.run(script, serviceKeys(this.prefix, service), argv);
+    return JSON.parse(String(raw)) as Reply;
+  }
+
+  private async index(): Promise<Map<string, IndexEntry>> {
+    const raw = await this.redis.hgetall(this.g.services);
+    const out = new Map<string, IndexEntry>();
+    for (const [key, value] of Object.entries(raw)) out.set(key, JSON.parse(value) as IndexEntry);
+    return out;
+  }
+
+  /** The service's configuration as its own slot holds it (authoritative), or NOT_FOUND. */
+  private async serviceEntry(key: string): Promise<IndexEntry> {
+    const [json, ver] = await this.redis.hmget(`${tagPrefix(this.prefix, key)}cfg`, 'json', 'ver');
+    if (typeof key !== 'string' || json === null || ver === null)
+      throw notFound('service', `no such service ${key}`);
+    return { ver: Number(ver), cfg: JSON.parse(json) as ServiceConfig };
+  }
+
+  private async publish(key: string, reply: Reply): Promise<void> {
+    const svc = reply.service?.svc as Record<string, string> | undefined;
+    if (!svc) return;
+    await this.redis.hset(
+      this.g.services,
+      key,
+      JSON.stringify({ ver: Number(svc.ver), cfg: JSON.parse(svc.json) }),
+    );
+  }
+
+  private async tags(): Promise<string[]> {
+    return (await this.redis.smembers(this.g.tags)).sort();
+  }
+
+  // ---- configuration ----------------------------------------------------------------------
+
+  async addService(spec: ServiceSpec): Promise<ServiceStatus> {
+    const now = this.clock.now();
+    const cfg = parseServiceSpec(spec);
+    const id = cfg.id;
+    await this.redis.sadd(this.g.tags, cfg.key);
+    const r = await this.run('add-service', cfg.key, now, [
+      cfg.key,
+      id.kind,
+      id.kind === 'addr' ? id.protocol : '',
+      id.kind === 'addr' ? id.port : 0,
+      id.kind === 'fwmark' ? id.fwmark : 0,
+      cfg.scheduler,
+      cfg.schedFlags,
+      cfg.persistence ? cfg.persistence.timeoutSec : 0,
+      cfg.onePacket ? 1 : 0,
+      cfg.pe ?? '',
+      JSON.stringify(cfg),
+    ]);
+    if (r.err === 'ALREADY_EXISTS') throw alreadyExists('service', `service ${cfg.key} already exists`);
+    this.check(r);
+    await this.publish(cfg.key, r);
+    return serviceView(r.service);
+  }
+
+  async editService(key: string, patch: ServiceSpec): Promise<ServiceStatus> {
+    for (let attempt = 0; ; attempt++) {
+      const now = this.clock.now();
+      const entry = await this.serviceEntry(key);
+      const cfg = parseServiceSpec(patch, 'service', entry.cfg);
+      const r = await this.run('edit-service', key, now, [
+        entry.ver,
+        cfg.scheduler,
+        cfg.schedFlags,
+        cfg.persistence ? cfg.persistence.timeoutSec : 0,
+        cfg.onePacket ? 1 : 0,
+        cfg.pe ?? '',
+        JSON.stringify(cfg),
+      ]);
+      if (r.err === 'STALE' && attempt < MAX_ATTEMPTS) continue;
+      if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${key}`);
+      this.check(r);
+      await this.publish(key, r);
+      return serviceView(r.service);
+    }
+  }
+
+  async deleteService(key: string): Promise<void> {
+    const r = await this.run('delete-service', String(key), this.clock.now(), []);
+    if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${key}`);
+    this.check(r);
+    await this.redis.hdel(this.g.services, key);
+  }
+
+  async clear(): Promise<void> {
+    for (const key of (await this.index()).keys()) {
+      try {
+        await this.deleteService(key);
+      } catch (err) {
+        if (!(err instanceof IpvsError && err.code === 'NOT_FOUND')) throw err;
+        await this.redis.hdel(this.g.services, key);
+      }
+    }
+  }
+
+  private async readTag(
+    service: string,
+    now: number,
+    what: { service?: boolean; trash?: boolean; conns?: boolean; totals?: boolean },
+    env?: (string | number)[],
+  ): Promise<Reply> {
+    const flag = (x: boolean | undefined) => (x ? '1' : '0');
+    return this.run(
+      'read',
+      service,
+      now,
+      [flag(what.service), flag(what.trash), flag(what.conns), flag(what.totals)],
+      env,
+    );
+  }
+
+  async getService(key: string): Promise<ServiceStatus> {
+    const r = await this.readTag(String(key), this.clock.now(), { service: true });
+    if (!r.service) throw notFound('service', `no such service ${key}`);
+    return serviceView(r.service);
+  }
+
+  async listServices(): Promise<ServiceStatus[]> {
+    const now = this.clock.now();
+    const env = await this.env(now);
+    const out: ServiceStatus[] = [];
+    for (const key of [...(await this.index()).keys()].sort()) {
+      const r = await this.readTag(key, now, { service: true }, env);
+      if (r.service) out.push(serviceView(r.service));
+    }
+    return out;
+  }
+
+  async addDestination(service: string, spec: DestinationSpec): Promise<DestinationStatus> {
+    const now = this.clock.now();
+    const entry = await this.serviceEntry(service);
+    const dc = parseDestSpec(spec, entry.cfg);
+    const perm = mhPermutation(dc.endpoint.ip, dc.endpoint.port, MH_TAB_SIZE);
+    const r = await this.run('add-dest', service, now, [
+      dc.key,
+      dc.endpoint.ip.text,
+      dc.endpoint.port,
+      fold(dc.endpoint.ip),
+      perm.offset,
+      perm.skip,
+      dc.weight,
+      dc.forward,
+      dc.upperThreshold,
+      dc.lowerThreshold,
+    ]);
+    if (r.err === 'ALREADY_EXISTS')
+      throw alreadyExists('destination', `destination ${dc.key} already exists in ${service}`);
+    if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${service}`);
+    this.check(r);
+    return destView(r.dest);
+  }
+
+  /** `destOrThrow`: the destination's current configuration, or NOT_FOUND. */
+  private async destConfig(service: string, dest: string): Promise<DestConfig> {
+    const ep = parseEndpoint(dest, 'destination');
+    const key = formatEndpoint(ep.ip, ep.port);
+    const [[, d], [, pos]] = (await this.redis
+      .multi()
+      .hgetall(destHashKey(this.prefix, service, key))
+      .lpos(`${tagPrefix(this.prefix, service)}klo`, key)
+      .exec()) as [[unknown, Record<string, string>], [unknown, number | null]];
+    if (pos === null || !d.key)
+      throw notFound('destination', `no such destination ${dest} in service ${service}`);
+    return {
+      endpoint: endpoint(parseIp(d.ip, 'destination'), Number(d.port)),
+      key,
+      weight: Number(d.w),
+      forward: d.fwd as DestConfig['forward'],
+      upperThreshold: Number(d.ut),
+      lowerThreshold: Number(d.lt),
+    };
+  }
+
+  async editDestination(service: string, dest: string, patch: DestinationSpec): Promise<DestinationStatus> {
+    const now = this.clock.now();
+    const entry = await this.serviceEntry(service);
+    const base = await this.destConfig(service, dest);
+    const dc = parseDestSpec(patch, entry.cfg, 'destination', base);
+    const r = await this.run('edit-dest', service, now, [
+      dc.key,
+      dc.weight,
+      dc.forward,
+      dc.upperThreshold,
+      dc.lowerThreshold,
+    ]);
+    this.checkNotFound(r, service, dest);
+    return destView(r.dest);
+  }
+
+  async deleteDestination(service: string, dest: string): Promise<void> {
+    const now = this.clock.now();
+    await this.serviceEntry(service);
+    const ep = parseEndpoint(dest, 'destination');
+    const r = await this.run('delete-dest', service, now, [formatEndpoint(ep.ip, ep.port)]);
+    this.checkNotFound(r, service, dest);
+  }
+
+  private checkNotFound(r: Reply, service: string, dest: string): void {
+    if (r.err === 'NOT_FOUND') {
+      if (r.field === 'destination')
+        throw notFound('destination', `no such destination ${dest} in service ${service}`);
+      throw notFound('service', `no such service ${service}`);
+    }
+    this.check(r);
+  }
+
+  /** Any other error answer becomes an IpvsError (or, for an unknown one, an Error). */
+  private check(r: Reply): void {
+    if (!r.err) return;
+    if (r.msg) throw new IpvsError(r.err, r.msg, r.field || undefined);
+    throw new Error(`redis engine: unexpected script answer ${JSON.stringify(r)}`);
+  }
+
+  async zeroStats(service?: string): Promise<void> {
+    const now = this.clock.now();
+    if (service !== undefined) {
+      const r = await this.run('zero-stats', service, now, ['1', '0']);
+      if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${service}`);
+      this.check(r);
+      return;
+    }
+    const env = await this.env(now);
+    for (const tag of await this.tags()) this.check(await this.run('zero-stats', tag, now, ['0', '1'], env));
+  }
+
+  async getStats(): Promise<StatsSnapshot> {
+    const now = this.clock.now();
+    const env = await this.env(now);
+    const total = [0, 0, 0, 0, 0];
+    const services: StatsSnapshot['services'] = [];
+    for (const tag of await this.tags()) {
+      const r = await this.readTag(tag, now, { service: true, totals: true }, env);
+      list<number>(r.totals).forEach((v, i) => (total[i] += v));
+      if (r.service) {
+        const view = serviceView(r.service);
+        services.push({
+          key: view.key,
+          stats: view.stats,
+          destinations: view.destinations.map((d) => ({ key: d.key, stats: d.stats })),
+        });
+      }
+    }
+    return { total: stats(total[0], total[1], total[2], total[3], total[4]), services };
+  }
+
+  // ---- decisions --------------------------------------------------------------------------
+
+  async schedule(req: ScheduleRequest): Promise<ScheduleResponse> {
+    const q = parseScheduleRequest(req);
+    const started = this.clock.now();
+    if (q.requestId !== undefined) {
+      const previous = this.idempotency.get(q.requestId, started);
+      if (previous) return previous;
+    }
+    let randoms: { range: number; r1: number; r2: number } | undefined;
+    let index = await this.index();
+    for (let attempt = 0; ; attempt++) {
+      const now = this.clock.now();
+      const { entry, protocol, virtual } = this.resolveTarget(index, q);
+      const cfg = entry.cfg;
+      const key = cfg.key;
+      const initialState =
+        q.initialState === undefined ? undefined : parseState(protocol, q.initialState, 'initialState');
+      const svcPort = cfg.id.kind === 'addr' ? cfg.id.port : 0;
+      const svcFwmark = cfg.id.kind === 'fwmark' ? cfg.id.fwmark : 0;
+      const client = q.client;
+      const onePacket = cfg.onePacket && protocol === 'udp';
+      // Checks the kernel makes only for a new decision, in its order; the script raises the
+      // first after the existing-entry rules (§6.8), which come first.
+      let preErr: IpvsError | undefined;
+      if (client.port === 20) {
+        preErr = new IpvsError(
+          'NO_DESTINATION',
+          'client port 20 (active FTP data from a real server) is never scheduled',
+          'service',
+        );
+      } else if (cfg.persistence) {
+        if (cfg.pe === 'sip' && protocol !== 'udp') {
+          preErr = new IpvsError(
+            'FAILED_PRECONDITION',
+            `protocol: the SIP persistence engine of ${key} only takes UDP; packet dropped`,
+            'protocol',
+          );
+        } else if (cfg.pe === 'sip' && q.callId === undefined) {
+          preErr = invalid('callId', undefined, `is required by the SIP persistence engine of ${key}`);
+        }
+      } else if (svcFwmark === 0 && virtual.port !== svcPort) {
+        preErr = new IpvsError(
+          'NO_DESTINATION',
+          `service ${key}: port ${virtual.port} needs a persistent service (port zero / FTP data)`,
+          'service',
+        );
+      }
+      const callId = cfg.pe === 'sip' && q.callId !== undefined ? q.callId : null;
+      const shape = cfg.persistence
+        ? templateShape(
+            { fwmark: svcFwmark, family: cfg.family, port: svcPort } as unknown as Service,
+            cfg.persistence,
+            protocol,
+            client.ip,
+            virtual.ip,
+            virtual.port,
+            callId,
+          )
+        : undefined;
+      const hashPort = cfg.schedFlags & SCHED2 ? hashedPort(protocol, client.port) : 0;
+      let h1 = 0;
+      let h2 = 0;
+      if (cfg.scheduler === 'dh') h1 = dhHashKey(virtual.ip);
+      else if (cfg.scheduler === 'sh') h1 = shHashKey(client.ip, hashPort, 0);
+      else if (cfg.scheduler === 'mh') {
+        h1 = mhHash(client.ip, hashPort, 0) % MH_TAB_SIZE;
+        h2 = (hashPort + fold(client.ip)) >>> 0;
+      }
+      const r = await this.run('schedule', key, now, [
+        entry.ver,
+        protocol,
+        client.ip.text,
+        client.port,
+        virtual.ip.text,
+        virtual.port,
+        `${protocol}|${client.text}|${virtual.text}`,
+        initialState ?? '',
+        onePacket ? 1 : 0,
+        preErr ? preErr.code : '',
+        preErr ? preErr.message : '',
+        shape ? 1 : 0,
+        shape?.key ?? '',
+        shape?.protocol ?? '',
+        shape?.caddr.text ?? '',
+        shape?.vaddr.text ?? '',
+        shape?.vport ?? 0,
+        shape?.keepsDestPort ? 1 : 0,
+        callId !== null ? 1 : 0,
+        callId ?? '',
+        svcFwmark || q.fwmark,
+        h1,
+        h2,
+        randoms ? randoms.r1 : '',
+        randoms ? randoms.r2 : '',
+      ]);
+      if (r.err === 'STALE' && attempt < MAX_ATTEMPTS) {
+        index = await this.index();
+        try {
+          index.set(key, await this.serviceEntry(key));
+        } catch {
+          index.delete(key);
+        }
+        continue;
+      }
+      if (r.err === 'NEED_RANDOM' && attempt < MAX_ATTEMPTS) {
+        const range = Number(r.range);
+        randoms = { range, r1: this.randomInt(range), r2: this.randomInt(range) };
+        continue;
+      }
+      if (preErr && r.err === preErr.code && r.msg === preErr.message) throw preErr;
+      this.check(r);
+      const response: ScheduleResponse = {
+        service: r.service,
+        destination: r.destination,
+        forward: r.forward,
+        connection: r.connection,
+        persistent: r.persistent,
+        reused: r.reused,
+        state: r.state,
+      };
+      if (r.template) response.template = r.template;
+      if (q.requestId !== undefined) this.idempotency.put(q.requestId, response, now);
+      return response;
+    }
+  }
+
+  /** The service a request is for (§2.2), as the memory engine finds it. */
+  private resolveTarget(
+    index: Map<string, IndexEntry>,
+    q: ReturnType<typeof parseScheduleRequest>,
+  ): { entry: IndexEntry; protocol: Protocol; virtual: Endpoint } {
+    if (q.service) {
+      const key = serviceKeyOf(q.service);
+      const entry = index.get(key);
+      if (!entry) throw new IpvsError('NO_SERVICE', `service: no such service ${key}`, 'service');
+      const id = entry.cfg.id;
+      if (id.kind === 'addr') {
+        if (q.protocol && q.protocol !== id.protocol) {
+          throw invalid('protocol', q.protocol, `does not match service ${key}`);
+        }
+        return { entry, protocol: id.protocol, virtual: q.virtual ?? endpoint(id.ip, id.port) };
+      }
+      if (!q.virtual) throw invalid('virtual', undefined, `is required for fwmark service ${key}`);
+      if (!q.protocol) throw invalid('protocol', undefined, `is required for fwmark service ${key}`);
+      return { entry, protocol: q.protocol, virtual: q.virtual };
+    }
+    let ftp = 0;
+    let zero = 0;
+    for (const { cfg } of index.values()) {
+      if (cfg.id.kind !== 'addr') continue;
+      if (cfg.id.port === 21) ftp++;
+      if (cfg.id.port === 0) zero++;
+    }
+    const lookup: ServiceIndex = {
+      get: (key) => (index.has(key) ? ({ key } as unknown as Service) : undefined),
+      ftpServices: ftp,
+      portZeroServices: zero,
+    };
+    const virtual = q.virtual!;
+    const protocol = q.protocol ?? 'tcp';
+    const found = findService(lookup, protocol, virtual, q.fwmark);
+    if (!found) {
+      const mark = q.fwmark ? ` (fwmark ${q.fwmark})` : '';
+      throw new IpvsError(
+        'NO_SERVICE',
+        `virtual: no service for ${protocol} ${virtual.text}${mark}`,
+        'virtual',
+      );
+    }
+    return { entry: index.get(found.service.key)!, protocol, virtual };
+  }
+
+  // ---- connections ------------------------------------------------------------------------
+
+  private entryId(id: string): ParsedConnectionId {
+    const parsed = parseConnectionId(id);
+    if (!parsed) throw notFound('connection', `no such connection ${String(id)}`);
+    return parsed;
+  }
+
+  private async exists(p: ParsedConnectionId): Promise<boolean> {
+    return (await this.redis.hexists(`${tagPrefix(this.prefix, p.service)}conns`, p.local)) === 1;
+  }
+
+  private async validUpdate(
+    id: string,
+    p: ParsedConnectionId,
+    update: ConnectionUpdate,
+  ): Promise<UpdateQuery> {
+    try {
+      return parseConnectionUpdate(update, p.kind);
+    } catch (err) {
+      if (!(await this.exists(p))) throw notFound('connection', `no such connection ${id}`);
+      throw err;
+    }
+  }
+
+  private async update1(id: string, p: ParsedConnectionId, u: UpdateQuery): Promise<Connection> {
+    const now = this.clock.now();
+    const r = await this.run('update-connection', p.service, now, [
+      p.local,
+      u.state ?? '',
+      u.event?.direction ?? '',
+      u.event?.flag ?? '',
+      u.inPackets,
+      u.outPackets,
+      u.inBytes,
+      u.outBytes,
+    ]);
+    if (r.err === 'NOT_FOUND') throw notFound('connection', `no such connection ${id}`);
+    this.check(r);
+    const view = connectionView(r.conn as ConnRecord, p.service, now);
+    return r.dropped ? { ...view, dropped: true } : view;
+  }
+
+  async updateConnection(id: string, update: ConnectionUpdate): Promise<Connection> {
+    const p = this.entryId(id);
+    return this.update1(id, p, await this.validUpdate(id, p, update));
+  }
+
+  async closeConnection(id: string): Promise<void> {
+    const p = this.entryId(id);
+    const r = await this.run('close-connection', p.service, this.clock.now(), [p.local]);
+    if (r.err === 'NOT_FOUND') throw notFound('connection', `no such connection ${id}`);
+    this.check(r);
+  }
+
+  /** Each item is its own atomic call (phase 1); results keep the request's order. */
+  async batch(updates: BatchUpdate[]): Promise<BatchResult[]> {
+    if (!Array.isArray(updates))
+      throw new IpvsError('INVALID_ARGUMENT', 'updates: must be a list', 'updates');
+    const results: BatchResult[] = [];
+    for (const [i, item] of updates.entries()) {
+      const connection = typeof item?.connection === 'string' ? item.connection : '';
+      try {
+        const { connection: id, close, ...update } = parseBatchItem(item, `updates[${i}]`);
+        if (close) {
+          await this.closeConnection(id);
+          results.push({ connection, ok: true });
+        } else {
+          const p = this.entryId(id);
+          const u = await this.validUpdate(id, p, update);
+          results.push({ connection, ok: true, result: await this.update1(id, p, u) });
+        }
+      } catch (err) {
+        if (!(err instanceof IpvsError)) throw err;
+        const message = err.message.startsWith('updates[') ? err.message : `updates[${i}]: ${err.message}`;
+        results.push({ connection, ok: false, error: { code: err.code, message } });
+      }
+    }
+    return results;
+  }
+
+  async listConnections(filter: ConnectionFilter = {}): Promise<Connection[]> {
+    const now = this.clock.now();
+    const env = await this.env(now);
+    const out: Connection[] = [];
+    const tags = filter.service !== undefined ? [filter.service] : await this.tags();
+    for (const tag of tags) {
+      const r = await this.readTag(tag, now, { conns: true }, env);
+      for (const c of list<ConnRecord>(r.conns)) {
+        if (filter.templates !== undefined && c.tpl !== filter.templates) continue;
+        if (filter.destination !== undefined && c.dest !== filter.destination) continue;
+        out.push(connectionView(c, tag, now));
+      }
+    }
+    return out;
+  }
+
+  // ---- timeouts, sysctls ------------------------------------------------------------------
+
+  async getTimeouts(): Promise<Timeouts> {
+    return this.readTimeouts();
+  }
+
+  async setTimeouts(t: Partial<Timeouts>): Promise<Timeouts> {
+    const next = parseTimeouts(t, await this.readTimeouts());
+    await this.redis.set(this.g.timeouts, JSON.stringify(next));
+    return { ...next };
+  }
+
+  async getSysctl(): Promise<Sysctl> {
+    return { ...(await this.readSysctl()) };
+  }
+
+  async setSysctl(patch: Sysctl): Promise<Sysctl> {
+    const next = patchSysctl(await this.readSysctl(), patch);
+    await this.redis.set(this.g.sysctl, JSON.stringify(next));
+    return { ...next };
+  }
+
+  // ---- conn-sync (phase 2) ----------------------------------------------------------------
+
+  setSyncListener(listener: ((entries: SyncEntry[]) => void) | null): void {
+    if (listener) throw noSync();
+  }
+
+  async syncSnapshot(): Promise<SyncEntry[]> {
+    throw noSync();
+  }
+
+  async applySync(_entries: SyncEntry[]): Promise<SyncApplyResult> {
+    throw noSync();
+  }
+
+  // ---- time, inspection, life -------------------------------------------------------------
+
+  /** Sweeps every service tag's due timers at the clock's now (bounded calls, until done). */
+  async tick(): Promise<void> {
+    const now = this.clock.now();
+    const env = await this.env(now);
+    for (const tag of await this.tags()) {
+      for (let i = 0; i < 10_000; i++) {
+        const r = await this.run('sweep', tag, now, [SWEEP_BUDGET], env);
+        this.check(r);
+        if (r.done) break;
+      }
+    }
+  }
+
+  async snapshot(): Promise<EngineSnapshot> {
+    const now = this.clock.now();
+    const env = await this.env(now);
+    const snap: EngineSnapshot = { nowMs: now, services: [], trash: [], connections: [] };
+    for (const tag of await this.tags()) {
+      const r = await this.readTag(tag, now, { service: true, trash: true, conns: true }, env);
+      if (r.service) snap.services.push(serviceView(r.service));
+      for (const d of list<DestRecord>(r.trash)) snap.trash.push({ ...destView(d), service: tag });
+      for (const c of list<ConnRecord>(r.conns)) snap.connections.push(connectionView(c, tag, now));
+    }
+    return snap;
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      return (await this.redis.ping()) === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) this.redis.disconnect();
+  }
+}
