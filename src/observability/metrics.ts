@@ -3,6 +3,7 @@
  * decision counters. Written by hand: a few gauges and counters need no library.
  */
 import type { Engine } from '../engine/engine.js';
+import type { SyncDaemonView, SyncHealthView } from '../sync/health.js';
 
 /** Decisions by outcome, counted by the transports' shared handler. */
 export class DecisionCounters {
@@ -38,7 +39,50 @@ class Writer {
   }
 }
 
-export async function renderMetrics(engine: Engine, decisions: DecisionCounters): Promise<string> {
+/** Conn-sync health per daemon: counters, and gauges for sequence and lag. */
+const SYNC_SERIES: [keyof SyncHealthView, string, 'counter' | 'gauge', string][] = [
+  ['messagesSent', 'ipvs_sync_messages_sent_total', 'counter', 'Sync messages published (master).'],
+  ['entriesSent', 'ipvs_sync_entries_sent_total', 'counter', 'Entries published (master).'],
+  ['snapshotsSent', 'ipvs_sync_snapshots_sent_total', 'counter', 'Resync snapshots published (master).'],
+  ['publishErrors', 'ipvs_sync_publish_errors_total', 'counter', 'Messages that could not be published.'],
+  ['messagesReceived', 'ipvs_sync_messages_received_total', 'counter', 'Sync messages received (backup).'],
+  ['entriesApplied', 'ipvs_sync_entries_applied_total', 'counter', 'Entries installed (backup).'],
+  [
+    'entriesUnbound',
+    'ipvs_sync_entries_unbound_total',
+    'counter',
+    'Entries without a local service or destination.',
+  ],
+  ['gaps', 'ipvs_sync_gaps_total', 'counter', 'Sequence gaps detected (backup).'],
+  ['resyncsRequested', 'ipvs_sync_resyncs_requested_total', 'counter', 'Resyncs asked for (backup).'],
+  ['lastSequence', 'ipvs_sync_last_sequence', 'gauge', 'Sequence number of the last message sent (master).'],
+  ['lagMs', 'ipvs_sync_lag_milliseconds', 'gauge', 'Master-to-backup lag of the last message (backup).'],
+  ['lagP99Ms', 'ipvs_sync_lag_p99_milliseconds', 'gauge', 'p99 lag over the recent messages (backup).'],
+];
+
+function renderSync(w: Writer, daemons: readonly SyncDaemonView[]): void {
+  w.family('ipvs_sync_daemon_running', 'gauge', '1 per sync daemon role, 1 when its channel is connected.');
+  for (const d of daemons) {
+    w.sample(
+      'ipvs_sync_daemon_running',
+      { role: d.role, syncid: String(d.syncid) },
+      d.state === 'running' ? 1 : 0,
+    );
+  }
+  for (const [field, name, type, help] of SYNC_SERIES) {
+    const rows = daemons.filter((d) => typeof d.health[field] === 'number');
+    if (rows.length === 0) continue;
+    w.family(name, type, help);
+    for (const d of rows)
+      w.sample(name, { role: d.role, syncid: String(d.syncid) }, d.health[field] as number);
+  }
+}
+
+export async function renderMetrics(
+  engine: Engine,
+  decisions: DecisionCounters,
+  syncDaemons: readonly SyncDaemonView[] = [],
+): Promise<string> {
   const services = await engine.listServices();
   const stats = await engine.getStats();
   const w = new Writer();
@@ -78,6 +122,7 @@ export async function renderMetrics(engine: Engine, decisions: DecisionCounters)
   for (const s of stats.services) w.sample('ipvs_connection_rate', { service: s.key }, s.stats.cps);
   w.family('ipvs_decisions_total', 'counter', 'Schedule calls by outcome.');
   for (const [outcome, n] of decisions.byOutcome) w.sample('ipvs_decisions_total', { outcome }, n);
+  renderSync(w, syncDaemons);
   w.family('ipvs_ready', 'gauge', '1 while the state store answers.');
   w.sample('ipvs_ready', {}, (await engine.ready()) ? 1 : 0);
   const mem = process.memoryUsage();

@@ -13,7 +13,9 @@ export function registerObservability(app: FastifyInstance, h: Handlers): void {
     return reply.status(ready ? 200 : 503).send({ ready });
   });
   app.get('/metrics', async (_req, reply) =>
-    reply.type('text/plain; version=0.0.4').send(await renderMetrics(h.engine, h.decisions)),
+    reply
+      .type('text/plain; version=0.0.4')
+      .send(await renderMetrics(h.engine, h.decisions, (await h.listSyncDaemons()).daemons)),
   );
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(dashboard));
 }
