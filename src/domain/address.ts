@@ -15,19 +15,29 @@ export interface Ip {
   readonly text: string;
 }
 
-const V4_OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
+/** A dotted quad read in one pass: four decimal octets 0..255, no leading zeros, nothing else. */
 function parseV4Words(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
   let value = 0;
-  for (const part of parts) {
-    if (!V4_OCTET.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = value * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined; // leading zero
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return undefined;
+    } else if (c === 46 && digits > 0 && dots < 3) {
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else {
+      return undefined;
+    }
   }
-  return value >>> 0;
+  if (dots !== 3 || digits === 0) return undefined;
+  return (value * 256 + octet) >>> 0;
 }
 
 function parseV6Words(text: string): number[] | undefined {
@@ -112,7 +122,8 @@ export function ipFromWords(family: Family, words: readonly number[]): Ip {
 export function parseIp(value: unknown, field: string): Ip {
   if (typeof value !== 'string') throw invalid(field, value, 'must be an IP address string');
   const v4 = parseV4Words(value);
-  if (v4 !== undefined) return ipFromWords(4, [v4]);
+  // Accepted dotted quads are canonical already (no leading zeros), so the text is kept as given.
+  if (v4 !== undefined) return { family: 4, words: [v4], text: value };
   if (value.includes(':')) {
     const v6 = parseV6Words(value);
     if (v6) return ipFromWords(6, v6);

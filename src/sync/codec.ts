@@ -166,3 +166,16 @@ export function decodeMessage(bytes: Uint8Array): SyncMessage {
 }
 
 export { SyncMessageSchema };
+
+/**
+ * Whether an encoded SyncMessage was sent by `directorId`, read from its first field without
+ * decoding the rest: every director hears its own messages back on the channel (a master listens
+ * for resync requests), and decoding them only to drop them doubled the master's receive work.
+ */
+export function sentBy(bytes: Uint8Array, directorId: Uint8Array): boolean {
+  // Field 1 (director_id), wire type 2: tag 0x0a, then a varint length (ids are short: one byte).
+  if (bytes.length < 2 + directorId.length || bytes[0] !== 0x0a || bytes[1] !== directorId.length)
+    return false;
+  for (let i = 0; i < directorId.length; i++) if (bytes[2 + i] !== directorId[i]) return false;
+  return true;
+}

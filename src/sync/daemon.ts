@@ -37,6 +37,7 @@ import {
   fromProtoEntry,
   headerOverhead,
   decodeMessage,
+  sentBy,
   type Header,
 } from './codec.js';
 import {
@@ -205,6 +206,8 @@ function envDelay(): number | undefined {
 
 export class SyncManager {
   readonly directorId: string;
+  /** The director id as encoded on the wire, to drop its own messages before decoding them. */
+  private readonly ownIdBytes: Uint8Array;
   private readonly director: Director;
   private channel: SyncChannel | undefined;
   /** Last sequence number per syncid channel (shared by this director's roles). */
@@ -216,6 +219,7 @@ export class SyncManager {
 
   constructor(private readonly options: SyncManagerOptions) {
     this.directorId = options.directorId ?? (process.env.IPVS_DIRECTOR_ID || randomUUID());
+    this.ownIdBytes = new TextEncoder().encode(this.directorId);
     const now = options.now ?? Date.now;
     this.director = {
       id: this.directorId,
@@ -278,6 +282,10 @@ export class SyncManager {
   }
 
   private dispatch(payload: Buffer, channel: string, viaPattern: boolean): void {
+    if (this.ownIdBytes.length < 128 && sentBy(payload, this.ownIdBytes)) {
+      if (this.backup) this.backup.counters.messagesIgnored++;
+      return;
+    }
     let message: SyncMessage;
     try {
       message = decodeMessage(payload);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { SyncEntry } from '../../src/engine/engine.js';
 import { SyncEntrySchema, SyncMessageSchema } from '../../src/gen/ipvs/v1/sync_pb.js';
 import {
+  sentBy,
   decodeMessage,
   encodeEntriesMessage,
   encodeEntry,
@@ -102,5 +103,34 @@ describe('sync codec', () => {
         first.body.value.entries,
       ],
     ).toEqual([0, false, []]);
+  });
+});
+
+describe('sentBy: a director recognises its own messages without decoding them', () => {
+  const bytesOf = (directorId: string, body: Parameters<typeof create<typeof SyncMessageSchema>>[1]) =>
+    toBinary(SyncMessageSchema, create(SyncMessageSchema, { directorId, syncid: 5, sequence: 7n, ...body }));
+  const id = (s: string) => new TextEncoder().encode(s);
+
+  it('matches the sender of entries, snapshots and resync requests, and nobody else', () => {
+    const uuid = '1f9bdc4d-d4ab-43d0-97c6-90a993677157';
+    const messages = [
+      bytesOf(uuid, { body: { case: 'entries', value: { entries: [] } } }),
+      bytesOf(uuid, { body: { case: 'resyncRequest', value: { director: 'x', reason: 'gap' } } }),
+      bytesOf(uuid, {
+        body: { case: 'snapshot', value: { snapshotId: 's', part: 0, last: true, entries: [] } },
+      }),
+    ];
+    for (const m of messages) {
+      expect(sentBy(m, id(uuid))).toBe(true);
+      expect(sentBy(m, id(uuid.replace('1f9b', '1f9c')))).toBe(false);
+      expect(sentBy(m, id(uuid.slice(0, 10)))).toBe(false);
+      expect(sentBy(m, id(`${uuid}x`))).toBe(false);
+    }
+  });
+
+  it('never matches a message without a director id or garbage', () => {
+    expect(sentBy(bytesOf('', {}), id('a'))).toBe(false);
+    expect(sentBy(new Uint8Array([0x0a]), id('a'))).toBe(false);
+    expect(sentBy(new Uint8Array([]), id('a'))).toBe(false);
   });
 });
