@@ -13,7 +13,9 @@ export interface Config {
   adminToken: string | undefined;
   rulesFile: string | undefined;
   rules: string | undefined;
+  /** REDIS_URL: selects the redis engine on one Redis (and is the default SYNC_REDIS_URL). */
   redisUrl: string | undefined;
+  /** REDIS_CLUSTER_NODES: selects the redis engine on Redis Cluster (wins over REDIS_URL for state). */
   redisClusterNodes: string[] | undefined;
   syncRedisUrl: string | undefined;
   /** Largest accepted request body, bytes. */
@@ -68,6 +70,49 @@ function port(value: string | undefined, name: string, fallback: number): number
   return Number(value);
 }
 
+function redisUrl(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  const portText = url?.port ?? '';
+  if (
+    !url ||
+    (url.protocol !== 'redis:' && url.protocol !== 'rediss:') ||
+    url.hostname === '' ||
+    (portText !== '' && (Number(portText) < 1 || Number(portText) > 65535))
+  ) {
+    throw new ConfigError(
+      `REDIS_URL must be a redis://host:port URL (rediss:// for TLS) (got ${JSON.stringify(value)})`,
+    );
+  }
+  return value;
+}
+
+const NODE = /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+):([0-9]{1,5})$/;
+
+function clusterNodes(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const nodes = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const bad = nodes.find((n) => {
+    const m = NODE.exec(n);
+    return !m || Number(m[1]) < 1 || Number(m[1]) > 65535;
+  });
+  if (nodes.length === 0 || bad !== undefined) {
+    const why = bad === undefined ? '' : `; ${JSON.stringify(bad)} is not host:port`;
+    throw new ConfigError(
+      `REDIS_CLUSTER_NODES must be a comma-separated list of host:port seed nodes${why} (got ${JSON.stringify(value)})`,
+    );
+  }
+  return nodes;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = []): Config {
   const s = settings(env, argv);
   const logLevel = s.LOG_LEVEL ?? 'info';
@@ -107,10 +152,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     adminToken: token,
     rulesFile: s.IPVS_RULES_FILE,
     rules,
-    redisUrl: s.REDIS_URL,
-    redisClusterNodes: s.REDIS_CLUSTER_NODES?.split(',')
-      .map((n) => n.trim())
-      .filter(Boolean),
+    redisUrl: redisUrl(s.REDIS_URL),
+    redisClusterNodes: clusterNodes(s.REDIS_CLUSTER_NODES),
     syncRedisUrl: s.SYNC_REDIS_URL ?? s.REDIS_URL,
     bodyLimit,
   };

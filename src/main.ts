@@ -8,9 +8,11 @@ import { AdminToken } from './api/auth.js';
 import { buildHttpServer } from './api/http/server.js';
 import { GrpcServer } from './api/grpc/server.js';
 import { ConfigError, isLoopback, loadConfig, type Config } from './config.js';
-import { ManualClock, systemClock } from './engine/clock.js';
+import { ManualClock, systemClock, type SharedClock } from './engine/clock.js';
 import type { Engine } from './engine/engine.js';
 import { MemoryEngine } from './engine/memory/memory-engine.js';
+import { createRedisClient, type RedisClient } from './engine/redis/client.js';
+import { RedisEngine } from './engine/redis/redis-engine.js';
 import { SyncManager } from './sync/daemon.js';
 
 export interface RunningService {
@@ -20,22 +22,72 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-function makeEngine(config: Config, logger: Logger): { engine: Engine; manualClock?: ManualClock } {
+/** How long a start waits for Redis before listening anyway (not ready until Redis answers). */
+const REDIS_START_WAIT_MS = 5000;
+
+/** Logs Redis going away and coming back once per transition (not every reconnection attempt). */
+function watchRedis(client: RedisClient, logger: Logger): void {
+  let up: boolean | undefined;
+  client.on('ready', () => {
+    if (up !== true) logger.info('redis: connected');
+    up = true;
+  });
+  client.on('error', (err: Error) => {
+    if (up !== false) logger.warn({ err: err.message }, 'redis: unreachable; calls answer UNAVAILABLE');
+    up = false;
+  });
+  client.on('close', () => {
+    if (up === true) logger.warn('redis: connection lost; reconnecting');
+    up = false;
+  });
+}
+
+async function makeEngine(config: Config, logger: Logger): Promise<{ engine: Engine; clock?: SharedClock }> {
+  const manual = config.clock === 'manual';
   if (config.redisUrl !== undefined || config.redisClusterNodes !== undefined) {
-    throw new ConfigError(
-      'REDIS_URL / REDIS_CLUSTER_NODES: the redis engine is not part of this build yet; unset them to use the memory engine',
-    );
+    const cluster = config.redisClusterNodes;
+    const client = createRedisClient(cluster ? { nodes: cluster } : { url: config.redisUrl! });
+    watchRedis(client, logger);
+    const engine = new RedisEngine({
+      redis: client,
+      ownsClient: true,
+      clock: manual ? 'redis' : systemClock,
+      autoTickMs: manual ? undefined : 1000,
+    });
+    const where = cluster ? { redisClusterNodes: cluster } : { redisUrl: redact(config.redisUrl!) };
+    if (!(await engine.waitReady(REDIS_START_WAIT_MS)))
+      logger.warn(where, 'redis: not reachable at start; not ready until it answers');
+    else logger.info(where, 'redis engine: state in Redis');
+    if (manual && engine.redisClock) {
+      const nowMs = await engine.redisClock.now().catch(() => undefined);
+      logger.info(
+        { nowMs },
+        'manual clock in Redis (shared by the fleet): time moves only through POST /v1/clock/advance',
+      );
+    }
+    return { engine, clock: engine.redisClock };
   }
-  if (config.clock === 'manual') {
+  if (manual) {
     const manualClock = new ManualClock(Date.now());
     logger.info({ nowMs: manualClock.now() }, 'manual clock: time moves only through POST /v1/clock/advance');
-    return { engine: new MemoryEngine({ clock: manualClock }), manualClock };
+    return { engine: new MemoryEngine({ clock: manualClock }), clock: manualClock };
   }
   return { engine: new MemoryEngine({ clock: systemClock, autoTickMs: 1000 }) };
 }
 
+/** The URL without its password, for logs. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://…';
+  }
+}
+
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
-  const { engine, manualClock } = makeEngine(config, logger);
+  const { engine, clock: manualClock } = await makeEngine(config, logger);
   const sync =
     config.syncRedisUrl !== undefined
       ? new SyncManager({ engine, redisUrl: config.syncRedisUrl, logger })
@@ -44,8 +96,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     logger.info({ directorId: sync.directorId }, 'conn-sync: daemons can be started (SYNC_REDIS_URL)');
   const handlers = new Handlers(engine, manualClock, sync);
   if (config.rules !== undefined) {
-    const applied = await handlers.replaceRules(config.rules);
-    logger.info({ file: config.rulesFile, lines: applied.linesApplied }, 'rules loaded');
+    try {
+      const applied = await handlers.replaceRules(config.rules);
+      logger.info({ file: config.rulesFile, lines: applied.linesApplied }, 'rules loaded');
+    } catch (err) {
+      await sync?.close();
+      await engine.close();
+      throw err;
+    }
   }
   const token = new AdminToken(config.adminToken);
   if (!token.enabled && !isLoopback(config.host)) {

@@ -4,7 +4,7 @@
  */
 import { IpvsError, invalid } from '../domain/errors.js';
 import { objectWith } from '../domain/validate.js';
-import type { ManualClock } from '../engine/clock.js';
+import type { SharedClock } from '../engine/clock.js';
 import type {
   BatchUpdate,
   ConnectionFilter,
@@ -29,8 +29,11 @@ export class Handlers {
 
   constructor(
     readonly engine: Engine,
-    /** Present when the service runs with IPVS_CLOCK=manual. */
-    private readonly manualClock?: ManualClock,
+    /**
+     * Present when the service runs with IPVS_CLOCK=manual: a ManualClock (memory engine) or the
+     * redis engine's clock key, which every replica of the fleet shares.
+     */
+    private readonly manualClock?: SharedClock,
     /** The conn-sync daemons; present when the service has SYNC_REDIS_URL. */
     readonly sync?: SyncManager,
   ) {}
@@ -129,7 +132,7 @@ export class Handlers {
     await this.sync.stop(r);
   };
 
-  private clockOrThrow(): ManualClock {
+  private clockOrThrow(): SharedClock {
     if (!this.manualClock)
       throw new IpvsError(
         'NOT_FOUND',
@@ -139,7 +142,7 @@ export class Handlers {
     return this.manualClock;
   }
 
-  getClock = async () => ({ nowMs: this.clockOrThrow().now() });
+  getClock = async () => ({ nowMs: await this.clockOrThrow().now() });
 
   advanceClock = async (body: unknown) => {
     const clock = this.clockOrThrow();
@@ -153,9 +156,9 @@ export class Handlers {
     ) {
       throw invalid('seconds', seconds, 'must be a number of seconds from 0 to 315360000');
     }
-    clock.advance(Math.round(seconds * 1000));
+    await clock.advance(Math.round(seconds * 1000));
     await this.engine.tick();
-    return { nowMs: clock.now() };
+    return { nowMs: await clock.now() };
   };
 }
 

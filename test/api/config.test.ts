@@ -5,10 +5,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { startService } from '../../src/main.js';
 import { fetchJson, silentLogger } from '../helpers/api.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipvs-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -175,8 +176,66 @@ describe('a start with IPVS_RULES_FILE', () => {
     await expect(startService(config, silentLogger())).rejects.toThrow(/line 2/);
   });
 
-  it('REDIS_URL is refused with a message naming it (no redis engine in this build)', async () => {
-    const config = loadConfig({ HTTP_PORT: '0', GRPC_PORT: '0', REDIS_URL: 'redis://127.0.0.1:1' });
-    await expect(startService(config, silentLogger())).rejects.toThrow(/REDIS_URL/);
+  it('REDIS_URL / REDIS_CLUSTER_NODES: a malformed value is refused naming the variable', () => {
+    for (const bad of ['localhost:6379', 'http://r:6379', 'redis://', 'redis://r:70000', 'not a url'])
+      expect(configError({ REDIS_URL: bad })).toMatch(/^REDIS_URL must be a redis:\/\/host:port URL/);
+    for (const bad of ['a', 'a:b', 'a:70000', ',', 'a:1,b', 'redis://a:1'])
+      expect(configError({ REDIS_CLUSTER_NODES: bad })).toMatch(
+        /^REDIS_CLUSTER_NODES must be a comma-separated/,
+      );
+    expect(loadConfig({ REDIS_URL: 'rediss://user:pw@r.example:6380/2' }).redisUrl).toBe(
+      'rediss://user:pw@r.example:6380/2',
+    );
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '[::1]:7000,10.0.0.1:7001' }).redisClusterNodes).toEqual([
+      '[::1]:7000',
+      '10.0.0.1:7001',
+    ]);
   });
+});
+
+describe('a start with REDIS_URL', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('selects the redis engine: state in Redis, /readyz 200, and the clock in Redis with IPVS_CLOCK=manual', async () => {
+    const config = loadConfig({ HTTP_PORT: '0', GRPC_PORT: '0', REDIS_URL: redis.url, IPVS_CLOCK: 'manual' });
+    const svc = await startService(config, silentLogger());
+    try {
+      const base = `http://127.0.0.1:${svc.httpPort}`;
+      expect(svc.handlers.engine.kind).toBe('redis');
+      expect((await fetchJson(base, 'GET', '/readyz')).status).toBe(200);
+      expect((await fetchJson(base, 'POST', '/v1/services', { address: '10.0.0.1', port: 80 })).status).toBe(
+        201,
+      );
+      expect(await redis.admin().hexists('ipvs:services', 'tcp:10.0.0.1:80')).toBe(1);
+      const before = (await fetchJson(base, 'GET', '/v1/clock')).body.nowMs as number;
+      expect(Number(await redis.admin().get('ipvs:clock'))).toBe(before);
+      const after = (await fetchJson(base, 'POST', '/v1/clock/advance', { seconds: 1.5 })).body.nowMs;
+      expect(after).toBe(before + 1500);
+      expect(Number(await redis.admin().get('ipvs:clock'))).toBe(after);
+    } finally {
+      await svc.stop();
+      await redis.admin().flushall();
+    }
+  });
+
+  it('starts (not ready) while Redis is unreachable; calls answer 503 UNAVAILABLE naming Redis', async () => {
+    const config = loadConfig({ HTTP_PORT: '0', GRPC_PORT: '0', REDIS_URL: 'redis://127.0.0.1:1' });
+    const svc = await startService(config, silentLogger());
+    try {
+      const base = `http://127.0.0.1:${svc.httpPort}`;
+      expect((await fetchJson(base, 'GET', '/readyz')).status).toBe(503);
+      const r = await fetchJson(base, 'GET', '/v1/services');
+      expect(r.status).toBe(503);
+      expect(r.body.error).toMatchObject({ code: 'UNAVAILABLE', field: 'redis' });
+      expect(r.body.error.message).toMatch(/^redis: /);
+    } finally {
+      await svc.stop();
+    }
+  }, 20_000);
 });

@@ -23,7 +23,20 @@ export interface RedisServer {
   admin(): Redis;
   /** Drops every pub/sub connection (`CLIENT KILL TYPE pubsub`); resolves to how many. */
   killPubsubClients(): Promise<number>;
+  /** Sends `signal` (an outage: SIGKILL, SIGTERM) and resolves once the server has exited. */
+  kill(signal: NodeJS.Signals): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Pins the port (to restart a server where its clients expect it). */
+  port?: number;
+  /** Keeps an append-only file (fsync always) in `dir`, so the data survives a restart there. */
+  appendonly?: boolean;
+  /** The working directory (AOF, cluster config); default the OS temp dir. */
+  dir?: string;
+  /** Extra redis-server arguments (e.g. `--cluster-enabled yes`). */
+  extraArgs?: string[];
 }
 
 const BINARY = process.env.REDIS_SERVER_BIN || 'redis-server';
@@ -67,9 +80,15 @@ async function terminate(child: ChildProcess): Promise<void> {
   running.delete(child);
 }
 
-async function startOnce(port: number): Promise<{ child: ChildProcess; output: () => string }> {
-  const args = ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'];
-  args.push('--dir', tmpdir(), '--daemonize', 'no', '--loglevel', 'warning');
+async function startOnce(
+  port: number,
+  options: RedisServerOptions,
+): Promise<{ child: ChildProcess; output: () => string }> {
+  const args = ['--port', String(port), '--save', '', '--bind', '127.0.0.1'];
+  if (options.appendonly) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+  else args.push('--appendonly', 'no');
+  args.push('--dir', options.dir ?? tmpdir(), '--daemonize', 'no', '--loglevel', 'warning');
+  args.push(...(options.extraArgs ?? []));
   const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
@@ -103,13 +122,13 @@ async function startOnce(port: number): Promise<{ child: ChildProcess; output: (
 }
 
 /** Starts one; `port` pins the port (to restart a server where its clients expect it). */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   let lastError: unknown;
   for (let attempt = 0; attempt < (options.port ? 1 : 3); attempt++) {
     const port = options.port ?? (await freePort());
     let started: { child: ChildProcess };
     try {
-      started = await startOnce(port);
+      started = await startOnce(port, options);
     } catch (err) {
       lastError = err;
       if ((err as Error).message.includes('not installed')) throw err;
@@ -126,6 +145,14 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
       admin,
       async killPubsubClients() {
         return Number(await admin().client('KILL', 'TYPE', 'PUBSUB'));
+      },
+      async kill(signal: NodeJS.Signals) {
+        adminClient?.disconnect();
+        adminClient = undefined;
+        const done = exited(child);
+        child.kill(signal);
+        await done;
+        running.delete(child);
       },
       async stop() {
         adminClient?.disconnect();

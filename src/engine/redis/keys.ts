@@ -23,7 +23,9 @@
  *   <prefix>services  hash  service key → {"ver", "cfg"}: the lookup index replicas read
  *   <prefix>tags      set   every service key that has state (live services and orphaned entries)
  *   <prefix>sysctl    string JSON of the sysctls;  <prefix>timeouts  string JSON of the timeouts
- * The clock is the engine's injected clock: scripts take `now` as ARGV, never Redis TIME.
+ *   <prefix>clock     string nowMs of the fleet's manual clock (IPVS_CLOCK=manual only)
+ * The clock is the engine's injected clock (or, manual, the clock key): scripts take `now` as
+ * ARGV, never Redis TIME. On Redis Cluster each global key hashes to a slot of its own.
  *
  * Entry ids are `<service key>~<local id>`; the local id is base36 + one letter telling the entry's
  * protocol (t, u, s) or a template (i), so Update/Close find the slot and validate without a lookup.
@@ -66,6 +68,8 @@ export interface GlobalKeys {
   tags: string;
   sysctl: string;
   timeouts: string;
+  /** The fleet's manual clock (IPVS_CLOCK=manual): nowMs as a decimal string. */
+  clock: string;
 }
 
 export function globalKeys(prefix: string): GlobalKeys {
@@ -74,6 +78,7 @@ export function globalKeys(prefix: string): GlobalKeys {
     tags: `${prefix}tags`,
     sysctl: `${prefix}sysctl`,
     timeouts: `${prefix}timeouts`,
+    clock: `${prefix}clock`,
   };
 }
 

@@ -8,6 +8,9 @@
  * Phase 1 gaps: conn-sync methods refuse (FAILED_PRECONDITION);
  * `explain` is not produced; estimator rates read 0; idempotency (requestId) is per replica;
  * the global service index is written after the atomic admin call (not inside it).
+ *
+ * Redis unreachable (see client.ts): every public method turns a connection failure into
+ * UNAVAILABLE naming Redis (HTTP 503, gRPC UNAVAILABLE); `ready()` pings with a short timeout.
  */
 import { Redis } from 'ioredis';
 import { fold, parseIp } from '../../domain/address.js';
@@ -33,6 +36,8 @@ import { schedFlagNames } from '../../schedulers/registry.js';
 import { shHashKey } from '../../schedulers/sh.js';
 import { SCHED2 } from '../../schedulers/types.js';
 import type { Clock } from '../clock.js';
+import { guarded, unavailable, type RedisClient } from './client.js';
+import { RedisClock } from './redis-clock.js';
 import type {
   BatchResult,
   BatchUpdate,
@@ -79,9 +84,17 @@ import {
 import { ScriptRunner } from './scripts.js';
 
 export interface RedisEngineOptions {
-  /** An ioredis client (not closed by the engine) or a URL (the engine owns that connection). */
-  redis: Redis | string;
-  clock: Clock;
+  /** An ioredis client or Cluster (not closed by the engine) or a URL (the engine owns that connection). */
+  redis: RedisClient | string;
+  /** Whether close() disconnects the client (default: only a client the engine made from a URL). */
+  ownsClient?: boolean;
+  /**
+   * The engine's time: an injected clock, or 'redis' for the fleet's manual clock kept in Redis
+   * (`<prefix>clock`, see redis-clock.ts; exposed as `redisClock`).
+   */
+  clock: Clock | 'redis';
+  /** Sweeps due timers every this many ms (system clock; failures while Redis is away are skipped). */
+  autoTickMs?: number;
   /** Uniform integer in [0, n) for twos; defaults to Math.random. */
   randomInt?: (n: number) => number;
   /** Key prefix (default `ipvs:`); must not contain `{` or `}`. */
@@ -91,6 +104,34 @@ export interface RedisEngineOptions {
 /** Most due timers one sweep call fires (bounded work per call); tick() repeats until done. */
 const SWEEP_BUDGET = 1000;
 const MAX_ATTEMPTS = 5;
+/** How long `ready()` waits for Redis's PONG (ms). */
+const READY_TIMEOUT_MS = 500;
+
+/** The Engine methods that talk to Redis: each turns a connection failure into UNAVAILABLE. */
+const GUARDED = [
+  'addService',
+  'editService',
+  'deleteService',
+  'clear',
+  'getService',
+  'listServices',
+  'addDestination',
+  'editDestination',
+  'deleteDestination',
+  'zeroStats',
+  'getStats',
+  'schedule',
+  'updateConnection',
+  'closeConnection',
+  'batch',
+  'listConnections',
+  'getTimeouts',
+  'setTimeouts',
+  'getSysctl',
+  'setSysctl',
+  'tick',
+  'snapshot',
+] as const satisfies readonly (keyof Engine)[];
 
 interface IndexEntry {
   ver: number;
@@ -218,27 +259,61 @@ function noSync(): IpvsError {
 
 export class RedisEngine implements Engine {
   readonly kind = 'redis' as const;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly scripts: ScriptRunner;
   readonly prefix: string;
+  /** The fleet's manual clock in Redis (present with `clock: 'redis'`). */
+  readonly redisClock: RedisClock | undefined;
   private readonly g: GlobalKeys;
   private readonly ownsClient: boolean;
-  private readonly clock: Clock;
+  private readonly clock: Clock | undefined;
   private readonly randomInt: (n: number) => number;
   private readonly idempotency = new IdempotencyCache<ScheduleResponse>();
+  private readonly interval: NodeJS.Timeout | undefined;
+  private ticking = false;
 
   constructor(options: RedisEngineOptions) {
-    this.ownsClient = typeof options.redis === 'string';
+    this.ownsClient = options.ownsClient ?? typeof options.redis === 'string';
     this.redis =
       typeof options.redis === 'string'
         ? new Redis(options.redis, { maxRetriesPerRequest: 1 })
         : options.redis;
-    this.clock = options.clock;
     this.randomInt = options.randomInt ?? mathRandomInt;
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     if (/[{}]/.test(this.prefix)) throw new Error('redis key prefix must not contain { or }');
     this.g = globalKeys(this.prefix);
     this.scripts = new ScriptRunner(this.redis);
+    if (options.clock === 'redis') this.redisClock = new RedisClock(this.redis, this.g.clock);
+    else this.clock = options.clock;
+    const self = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const name of GUARDED) {
+      const method = self[name];
+      self[name] = (...args: unknown[]) =>
+        method.apply(this, args).catch((err: unknown) => {
+          throw unavailable(err);
+        });
+    }
+    if (options.autoTickMs) {
+      this.interval = setInterval(() => void this.autoTick(), options.autoTickMs);
+      this.interval.unref();
+    }
+  }
+
+  /** The engine's now: the injected clock, or the fleet's clock key. */
+  private async now(): Promise<number> {
+    return this.redisClock ? this.redisClock.now() : this.clock!.now();
+  }
+
+  private async autoTick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      await this.tick();
+    } catch {
+      // Redis away (or a sweep failed): the next tick tries again; calls report UNAVAILABLE.
+    } finally {
+      this.ticking = false;
+    }
   }
 
   // ---- plumbing ---------------------------------------------------------------------------
@@ -314,7 +389,7 @@ export class RedisEngine implements Engine {
   // ---- configuration ----------------------------------------------------------------------
 
   async addService(spec: ServiceSpec): Promise<ServiceStatus> {
-    const now = this.clock.now();
+    const now = await this.now();
     const cfg = parseServiceSpec(spec);
     const id = cfg.id;
     await this.redis.sadd(this.g.tags, cfg.key);
@@ -339,7 +414,7 @@ export class RedisEngine implements Engine {
 
   async editService(key: string, patch: ServiceSpec): Promise<ServiceStatus> {
     for (let attempt = 0; ; attempt++) {
-      const now = this.clock.now();
+      const now = await this.now();
       const entry = await this.serviceEntry(key);
       const cfg = parseServiceSpec(patch, 'service', entry.cfg);
       const r = await this.run('edit-service', key, now, [
@@ -360,7 +435,7 @@ export class RedisEngine implements Engine {
   }
 
   async deleteService(key: string): Promise<void> {
-    const r = await this.run('delete-service', String(key), this.clock.now(), []);
+    const r = await this.run('delete-service', String(key), await this.now(), []);
     if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${key}`);
     this.check(r);
     await this.redis.hdel(this.g.services, key);
@@ -394,13 +469,13 @@ export class RedisEngine implements Engine {
   }
 
   async getService(key: string): Promise<ServiceStatus> {
-    const r = await this.readTag(String(key), this.clock.now(), { service: true });
+    const r = await this.readTag(String(key), await this.now(), { service: true });
     if (!r.service) throw notFound('service', `no such service ${key}`);
     return serviceView(r.service);
   }
 
   async listServices(): Promise<ServiceStatus[]> {
-    const now = this.clock.now();
+    const now = await this.now();
     const env = await this.env(now);
     const out: ServiceStatus[] = [];
     for (const key of [...(await this.index()).keys()].sort()) {
@@ -411,7 +486,7 @@ export class RedisEngine implements Engine {
   }
 
   async addDestination(service: string, spec: DestinationSpec): Promise<DestinationStatus> {
-    const now = this.clock.now();
+    const now = await this.now();
     const entry = await this.serviceEntry(service);
     const dc = parseDestSpec(spec, entry.cfg);
     const perm = mhPermutation(dc.endpoint.ip, dc.endpoint.port, MH_TAB_SIZE);
@@ -456,7 +531,7 @@ export class RedisEngine implements Engine {
   }
 
   async editDestination(service: string, dest: string, patch: DestinationSpec): Promise<DestinationStatus> {
-    const now = this.clock.now();
+    const now = await this.now();
     const entry = await this.serviceEntry(service);
     const base = await this.destConfig(service, dest);
     const dc = parseDestSpec(patch, entry.cfg, 'destination', base);
@@ -472,7 +547,7 @@ export class RedisEngine implements Engine {
   }
 
   async deleteDestination(service: string, dest: string): Promise<void> {
-    const now = this.clock.now();
+    const now = await this.now();
     await this.serviceEntry(service);
     const ep = parseEndpoint(dest, 'destination');
     const r = await this.run('delete-dest', service, now, [formatEndpoint(ep.ip, ep.port)]);
@@ -496,7 +571,7 @@ export class RedisEngine implements Engine {
   }
 
   async zeroStats(service?: string): Promise<void> {
-    const now = this.clock.now();
+    const now = await this.now();
     if (service !== undefined) {
       const r = await this.run('zero-stats', service, now, ['1', '0']);
       if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${service}`);
@@ -508,7 +583,7 @@ export class RedisEngine implements Engine {
   }
 
   async getStats(): Promise<StatsSnapshot> {
-    const now = this.clock.now();
+    const now = await this.now();
     const env = await this.env(now);
     const total = [0, 0, 0, 0, 0];
     const services: StatsSnapshot['services'] = [];
@@ -531,7 +606,7 @@ export class RedisEngine implements Engine {
 
   async schedule(req: ScheduleRequest): Promise<ScheduleResponse> {
     const q = parseScheduleRequest(req);
-    const started = this.clock.now();
+    const started = await this.now();
     if (q.requestId !== undefined) {
       const previous = this.idempotency.get(q.requestId, started);
       if (previous) return previous;
@@ -539,7 +614,7 @@ export class RedisEngine implements Engine {
     let randoms: { range: number; r1: number; r2: number } | undefined;
     let index = await this.index();
     for (let attempt = 0; ; attempt++) {
-      const now = this.clock.now();
+      const now = attempt === 0 ? started : await this.now();
       const { entry, protocol, virtual } = this.resolveTarget(index, q);
       const cfg = entry.cfg;
       const key = cfg.key;
@@ -726,7 +801,7 @@ export class RedisEngine implements Engine {
   }
 
   private async update1(id: string, p: ParsedConnectionId, u: UpdateQuery): Promise<Connection> {
-    const now = this.clock.now();
+    const now = await this.now();
     const r = await this.run('update-connection', p.service, now, [
       p.local,
       u.state ?? '',
@@ -750,12 +825,15 @@ export class RedisEngine implements Engine {
 
   async closeConnection(id: string): Promise<void> {
     const p = this.entryId(id);
-    const r = await this.run('close-connection', p.service, this.clock.now(), [p.local]);
+    const r = await this.run('close-connection', p.service, await this.now(), [p.local]);
     if (r.err === 'NOT_FOUND') throw notFound('connection', `no such connection ${id}`);
     this.check(r);
   }
 
-  /** Each item is its own atomic call (phase 1); results keep the request's order. */
+  /**
+   * Each item is its own atomic call (phase 1); results keep the request's order. An item that
+   * meets Redis unreachable answers UNAVAILABLE in its result, so the caller knows which applied.
+   */
   async batch(updates: BatchUpdate[]): Promise<BatchResult[]> {
     if (!Array.isArray(updates))
       throw new IpvsError('INVALID_ARGUMENT', 'updates: must be a list', 'updates');
@@ -772,7 +850,9 @@ export class RedisEngine implements Engine {
           const u = await this.validUpdate(id, p, update);
           results.push({ connection, ok: true, result: await this.update1(id, p, u) });
         }
-      } catch (err) {
+      } catch (caught) {
+        // Redis away mid-batch: this item (and each later one) answers UNAVAILABLE; earlier ones stand.
+        const err = unavailable(caught);
         if (!(err instanceof IpvsError)) throw err;
         const message = err.message.startsWith('updates[') ? err.message : `updates[${i}]: ${err.message}`;
         results.push({ connection, ok: false, error: { code: err.code, message } });
@@ -782,7 +862,7 @@ export class RedisEngine implements Engine {
   }
 
   async listConnections(filter: ConnectionFilter = {}): Promise<Connection[]> {
-    const now = this.clock.now();
+    const now = await this.now();
     const env = await this.env(now);
     const out: Connection[] = [];
     const tags = filter.service !== undefined ? [filter.service] : await this.tags();
@@ -837,7 +917,7 @@ export class RedisEngine implements Engine {
 
   /** Sweeps every service tag's due timers at the clock's now (bounded calls, until done). */
   async tick(): Promise<void> {
-    const now = this.clock.now();
+    const now = await this.now();
     const env = await this.env(now);
     for (const tag of await this.tags()) {
       for (let i = 0; i < 10_000; i++) {
@@ -849,7 +929,7 @@ export class RedisEngine implements Engine {
   }
 
   async snapshot(): Promise<EngineSnapshot> {
-    const now = this.clock.now();
+    const now = await this.now();
     const env = await this.env(now);
     const snap: EngineSnapshot = { nowMs: now, services: [], trash: [], connections: [] };
     for (const tag of await this.tags()) {
@@ -861,15 +941,35 @@ export class RedisEngine implements Engine {
     return snap;
   }
 
+  /** Whether Redis answers a PING within READY_TIMEOUT_MS (never throws). */
   async ready(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>(
+      (resolve) => (timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS)),
+    );
     try {
-      return (await this.redis.ping()) === 'PONG';
-    } catch {
-      return false;
+      const ping = guarded(() => this.redis.ping()).then(
+        (answer) => answer === 'PONG',
+        () => false,
+      );
+      return await Promise.race([ping, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves once `ready()` is true, or to false after `ms`. */
+  async waitReady(ms: number): Promise<boolean> {
+    const until = Date.now() + ms;
+    for (;;) {
+      if (await this.ready()) return true;
+      if (Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
   async close(): Promise<void> {
+    if (this.interval) clearInterval(this.interval);
     if (this.ownsClient) this.redis.disconnect();
   }
 }

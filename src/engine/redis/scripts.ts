@@ -2,14 +2,15 @@
  * The Lua scripts (BullMQ style): one file per operation, `lua/<operation>-<numberOfKeys>.lua`,
  * shared code in `lua/includes/`, pulled in by `--- @include "includes/<name>"` lines (each include
  * once per script). Read and assembled once at start; registered with SCRIPT LOAD; called with
- * EVALSHA, re-registered and retried once when the server answers NOSCRIPT (restart, SCRIPT FLUSH,
- * failover). No Lua text is ever built from run-time values.
+ * EVALSHA; when the server answers NOSCRIPT (restart, SCRIPT FLUSH, failover, or a Redis Cluster
+ * node the SCRIPT LOAD did not reach) the call is retried once as EVAL of the same source, which
+ * also caches the script on that node. No Lua text is ever built from run-time values.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 
 export const LUA_DIR = fileURLToPath(new URL('./lua/', import.meta.url));
 
@@ -55,13 +56,13 @@ export class ScriptRunner {
   private loaded: Promise<void> | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     dir = LUA_DIR,
   ) {
     this.scripts = readScripts(dir);
   }
 
-  /** SCRIPT LOAD of every script (once; again after a NOSCRIPT). */
+  /** SCRIPT LOAD of every script (once; again after a failed load). On a cluster: one node. */
   load(): Promise<void> {
     this.loaded ??= (async () => {
       for (const s of this.scripts.values()) {
@@ -75,7 +76,7 @@ export class ScriptRunner {
     return this.loaded;
   }
 
-  /** EVALSHA `name` with its keys and arguments; reloads and retries once on NOSCRIPT. */
+  /** EVALSHA `name` with its keys and arguments; EVAL of the source once on NOSCRIPT. */
   async run(name: string, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
     const s = this.scripts.get(name);
     if (!s) throw new Error(`no Lua script ${name}`);
@@ -87,9 +88,7 @@ export class ScriptRunner {
       return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      this.loaded = undefined;
-      await this.load();
-      return await this.redis.evalsha(s.sha, keys.length, ...keys, ...args);
+      return await this.redis.eval(s.source, keys.length, ...keys, ...args);
     }
   }
 }
