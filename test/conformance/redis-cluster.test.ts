@@ -14,9 +14,6 @@ import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { loadVectors, runVector, type EngineFactory } from './runner.js';
 
-/** Vectors not yet passing on Redis Cluster, by "<file>: <name>", each with the reason (none). */
-const CLUSTER_KNOWN_GAPS: Record<string, string> = {};
-
 const vectors = loadVectors(join(import.meta.dirname, 'vectors'));
 
 let cluster: RedisCluster;
@@ -44,9 +41,7 @@ const factory: EngineFactory = async ({ startMs, randomInt }) => {
 describe('conformance vectors on the redis engine on Redis Cluster', () => {
   for (const { file, vector } of vectors) {
     const name = `${file}: ${vector.name}`;
-    const gap = CLUSTER_KNOWN_GAPS[name];
-    if (gap) it.skip(`${name} (known gap: ${gap})`, () => {});
-    else it(name, () => runVector(factory, vector));
+    it(name, () => runVector(factory, vector));
   }
 });
 

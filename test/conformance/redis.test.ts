@@ -11,12 +11,6 @@ import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { loadVectors, runVector, type EngineFactory } from './runner.js';
 
-/**
- * Vectors not yet passing on the redis engine (phase 1), by "<file>: <name>", each with the reason.
- * Empty when every vector passes.
- */
-export const REDIS_KNOWN_GAPS: Record<string, string> = {};
-
 const vectors = loadVectors(join(import.meta.dirname, 'vectors'));
 
 let server: RedisServer;
@@ -42,8 +36,6 @@ const factory: EngineFactory = async ({ startMs, randomInt }) => {
 describe('conformance vectors on the redis engine', () => {
   for (const { file, vector } of vectors) {
     const name = `${file}: ${vector.name}`;
-    const gap = REDIS_KNOWN_GAPS[name];
-    if (gap) it.skip(`${name} (known gap: ${gap})`, () => {});
-    else it(name, () => runVector(factory, vector));
+    it(name, () => runVector(factory, vector));
   }
 });
