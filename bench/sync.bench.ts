@@ -3,7 +3,7 @@
  * measured in the same run.
  *
  * Processes (this file plays every part, chosen by argv[2]; the orchestrator only coordinates):
- *   redis-server   private, on a free loopback port (bench/redis-process.ts)
+ *   redis-server   private, on a free loopback port (test/helpers/redis-server.ts)
  *   master         MemoryEngine + SyncManager (role master): runs the Schedule load in-process (direct
  *                  engine calls, so the API doors are not what is measured) and sends what §7.2 says
  *   backup         MemoryEngine + SyncManager (role backup): applies what it receives
@@ -49,7 +49,7 @@ import { restoreRules } from '../src/ipvsadm/apply.js';
 import { SyncManager } from '../src/sync/daemon.js';
 import type { SyncHealthView } from '../src/sync/health.js';
 import { analyseProfile, mainProfile, summariseProfile } from './cpuprofile-summary.js';
-import { startRedisProcess, type RedisProcess } from './redis-process.js';
+import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -392,7 +392,7 @@ function percentiles(values: ArrayLike<number>): Percentiles {
 /** The orchestrator's scratch directory (times dumped by master and backup, profiles). */
 let work = '';
 const children = new Set<ChildProcess>();
-let redis: RedisProcess | undefined;
+let redis: RedisServer | undefined;
 
 function fail(err: unknown): void {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
@@ -733,7 +733,7 @@ async function orchestrate(): Promise<void> {
   const started = wallNow();
   const loadAtStart = loadavg();
   work = mkdtempSync(join(tmpdir(), 'ipvs-sync-bench-'));
-  redis = await startRedisProcess();
+  redis = await startRedisServer();
   progress(`redis-server ${redis.url} (pid ${redis.pid}), scratch ${work}`);
   const master = await startChild('master', redis.url);
   const backup = await startChild('backup', redis.url);
