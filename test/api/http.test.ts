@@ -49,6 +49,20 @@ async function schedule(body: Record<string, unknown>) {
   return res.body;
 }
 
+/** Counters and rates of something nothing has gone through yet. */
+const ZERO_STATS = {
+  conns: 0,
+  inPkts: 0,
+  outPkts: 0,
+  inBytes: 0,
+  outBytes: 0,
+  cps: 0,
+  inPps: 0,
+  outPps: 0,
+  inBps: 0,
+  outBps: 0,
+};
+
 function expectError(res: { status: number; body: unknown; text: string }, status: number, code: string) {
   expect(res.status, res.text).toBe(status);
   expect(res.body).toEqual({ error: errorShape(code) });
@@ -227,18 +241,7 @@ describe('destinations', () => {
       persistentConns: 0,
       overloaded: false,
       available: true,
-      stats: {
-        conns: 0,
-        inPkts: 0,
-        outPkts: 0,
-        inBytes: 0,
-        outBytes: 0,
-        cps: 0,
-        inPps: 0,
-        outPps: 0,
-        inBps: 0,
-        outBps: 0,
-      },
+      stats: ZERO_STATS,
     });
   });
 
@@ -659,18 +662,7 @@ describe('stats and observability', () => {
     await schedule({ protocol: 'tcp', client: CLIENT, virtual: '10.0.0.1:80' });
     const res = await call('GET', '/v1/stats');
     expect(res.status).toBe(200);
-    const zero = {
-      conns: 0,
-      inPkts: 0,
-      outPkts: 0,
-      inBytes: 0,
-      outBytes: 0,
-      cps: 0,
-      inPps: 0,
-      outPps: 0,
-      inBps: 0,
-      outBps: 0,
-    };
+    const zero = ZERO_STATS;
     expect(Object.keys(res.body.total).sort()).toEqual(Object.keys(zero).sort());
     expect(res.body.total.conns).toBe(1);
     expect(res.body.services).toHaveLength(1);
