@@ -2,6 +2,7 @@
  * Which virtual service a packet belongs to (`ip_vs_service_find`, §2.2): the fwmark service first,
  * then the exact protocol+address+port, then the port-21 service for FTP data, then port zero.
  */
+import { IpvsError } from '../domain/errors.js';
 import { formatEndpoint, type Endpoint, type Protocol } from '../domain/keys.js';
 import type { Service } from './model.js';
 
@@ -39,4 +40,10 @@ export function findService(
     if (zero) return { service: zero, how: 'port-zero' };
   }
   return undefined;
+}
+
+/** NO_SERVICE for a packet no service takes; both engines answer with this text. */
+export function noServiceFor(protocol: Protocol, virtual: Endpoint, fwmark: number): IpvsError {
+  const mark = fwmark ? ` (fwmark ${fwmark})` : '';
+  return new IpvsError('NO_SERVICE', `virtual: no service for ${protocol} ${virtual.text}${mark}`, 'virtual');
 }

@@ -7,7 +7,7 @@ import { endpoint, serviceKeyOf, type Endpoint, type Protocol } from '../../doma
 import { ExplainRecorder } from '../../director/explain.js';
 import { SVC_ONEPACKET, type Conn, type Dest, type Service } from '../../director/model.js';
 import { templateIsValid, templateShape } from '../../director/persistence.js';
-import { findService } from '../../director/service-lookup.js';
+import { findService, noServiceFor } from '../../director/service-lookup.js';
 import { firstPacketState, parseState, sctpInitFromClient } from '../../director/states.js';
 import type { SchedContext } from '../../schedulers/types.js';
 import type { Candidate, ScheduleResponse } from '../engine.js';
@@ -61,14 +61,7 @@ function resolveTarget(
   const virtual = q.virtual!;
   const protocol = q.protocol ?? 'tcp';
   const found = findService(state, protocol, virtual, q.fwmark);
-  if (!found) {
-    const mark = q.fwmark ? ` (fwmark ${q.fwmark})` : '';
-    throw new IpvsError(
-      'NO_SERVICE',
-      `virtual: no service for ${protocol} ${virtual.text}${mark}`,
-      'virtual',
-    );
-  }
+  if (!found) throw noServiceFor(protocol, virtual, q.fwmark);
   if (rec) rec.lookup = found.how;
   return { svc: found.service, protocol, virtual };
 }

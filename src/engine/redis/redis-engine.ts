@@ -26,7 +26,7 @@ import {
 import { formatNetmask } from '../../domain/netmask.js';
 import type { Service } from '../../director/model.js';
 import { templateShape } from '../../director/persistence.js';
-import { findService, type ServiceIndex } from '../../director/service-lookup.js';
+import { findService, noServiceFor, type ServiceIndex } from '../../director/service-lookup.js';
 import { DEFAULT_TIMEOUTS, parseState, type Timeouts } from '../../director/states.js';
 import { DEFAULT_SYSCTL, patchSysctl, type SysctlValues } from '../../director/sysctl.js';
 import { dhHashKey } from '../../schedulers/dh.js';
@@ -764,14 +764,7 @@ export class RedisEngine implements Engine {
     const virtual = q.virtual!;
     const protocol = q.protocol ?? 'tcp';
     const found = findService(lookup, protocol, virtual, q.fwmark);
-    if (!found) {
-      const mark = q.fwmark ? ` (fwmark ${q.fwmark})` : '';
-      throw new IpvsError(
-        'NO_SERVICE',
-        `virtual: no service for ${protocol} ${virtual.text}${mark}`,
-        'virtual',
-      );
-    }
+    if (!found) throw noServiceFor(protocol, virtual, q.fwmark);
     return { entry: index.get(found.service.key)!, protocol, virtual };
   }
 
