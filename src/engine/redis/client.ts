@@ -33,6 +33,7 @@ export function failFastOptions(): RedisOptions {
     commandTimeout: COMMAND_TIMEOUT_MS,
     retryStrategy: reconnectDelay,
     enableReadyCheck: true,
+    enableAutoPipelining: true,
   };
 }
 
@@ -48,6 +49,7 @@ export function createRedisClient(target: { url: string } | { nodes: readonly st
   const { enableOfflineQueue: _queue, retryStrategy: _retry, ...nodeOptions } = failFastOptions();
   return new Cluster(target.nodes.map(parseNode), {
     enableOfflineQueue: false,
+    enableAutoPipelining: true,
     enableReadyCheck: true,
     clusterRetryStrategy: reconnectDelay,
     retryDelayOnFailover: 100,

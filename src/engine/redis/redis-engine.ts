@@ -27,8 +27,8 @@ import { formatNetmask } from '../../domain/netmask.js';
 import type { Service } from '../../director/model.js';
 import { templateShape } from '../../director/persistence.js';
 import { findService, noServiceFor, type ServiceIndex } from '../../director/service-lookup.js';
-import { DEFAULT_TIMEOUTS, parseState, type Timeouts } from '../../director/states.js';
-import { DEFAULT_SYSCTL, patchSysctl, type SysctlValues } from '../../director/sysctl.js';
+import { parseState, type Timeouts } from '../../director/states.js';
+import { patchSysctl, type SysctlValues } from '../../director/sysctl.js';
 import { dhHashKey } from '../../schedulers/dh.js';
 import { hashedPort } from '../../schedulers/hash.js';
 import { MH_TAB_SIZE, mhHash, mhPermutation } from '../../schedulers/mh.js';
@@ -37,6 +37,7 @@ import { shHashKey } from '../../schedulers/sh.js';
 import { SCHED2 } from '../../schedulers/types.js';
 import type { Clock } from '../clock.js';
 import { guarded, unavailable, type RedisClient } from './client.js';
+import { ConfigCache, type IndexEntry } from './config-cache.js';
 import { RedisClock } from './redis-clock.js';
 import type {
   BatchResult,
@@ -58,7 +59,7 @@ import type {
   SyncEntry,
   Sysctl,
 } from '../engine.js';
-import { IdempotencyCache } from '../idempotency.js';
+import { IDEMPOTENCY_TTL_MS } from '../idempotency.js';
 import {
   parseBatchItem,
   parseConnectionUpdate,
@@ -99,11 +100,20 @@ export interface RedisEngineOptions {
   randomInt?: (n: number) => number;
   /** Key prefix (default `ipvs:`); must not contain `{` or `}`. */
   prefix?: string;
+  /**
+   * Subscribe to other replicas' configuration announcements (default true). Without it the
+   * cached configuration is refreshed only on STALE answers, lookup misses and `configMaxAgeMs`.
+   */
+  listen?: boolean;
+  /** Longest time a replica trusts its cached configuration without an announcement (ms). */
+  configMaxAgeMs?: number;
 }
 
 /** Most due timers one sweep call fires (bounded work per call); tick() repeats until done. */
 const SWEEP_BUDGET = 1000;
 const MAX_ATTEMPTS = 5;
+/** A lookup miss re-reads the configuration only when the cached copy is older than this (ms). */
+const MISS_REFRESH_MS = 20;
 /** How long `ready()` waits for Redis's PONG (ms). */
 const READY_TIMEOUT_MS = 500;
 
@@ -132,11 +142,6 @@ const GUARDED = [
   'tick',
   'snapshot',
 ] as const satisfies readonly (keyof Engine)[];
-
-interface IndexEntry {
-  ver: number;
-  cfg: ServiceConfig;
-}
 
 /** What the scripts answer: `ok` with fields, or `err` with a code. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -268,8 +273,8 @@ export class RedisEngine implements Engine {
   private readonly ownsClient: boolean;
   private readonly clock: Clock | undefined;
   private readonly randomInt: (n: number) => number;
-  private readonly idempotency = new IdempotencyCache<ScheduleResponse>();
   private readonly interval: NodeJS.Timeout | undefined;
+  private readonly config: ConfigCache;
   private ticking = false;
 
   constructor(options: RedisEngineOptions) {
@@ -283,6 +288,8 @@ export class RedisEngine implements Engine {
     if (/[{}]/.test(this.prefix)) throw new Error('redis key prefix must not contain { or }');
     this.g = globalKeys(this.prefix);
     this.scripts = new ScriptRunner(this.redis);
+    this.config = new ConfigCache(this.redis, this.g, this.prefix, options.configMaxAgeMs);
+    if (options.listen ?? true) this.config.listen();
     if (options.clock === 'redis') this.redisClock = new RedisClock(this.redis, this.g.clock);
     else this.clock = options.clock;
     const self = this as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
@@ -319,30 +326,16 @@ export class RedisEngine implements Engine {
   // ---- plumbing ---------------------------------------------------------------------------
 
   private async readSysctl(): Promise<SysctlValues> {
-    const raw = await this.redis.get(this.g.sysctl);
-    return raw ? (JSON.parse(raw) as SysctlValues) : { ...DEFAULT_SYSCTL, sync_threshold: [3, 50] };
+    return (await this.config.get()).sysctl;
   }
 
   private async readTimeouts(): Promise<Timeouts> {
-    const raw = await this.redis.get(this.g.timeouts);
-    return raw ? (JSON.parse(raw) as Timeouts) : { ...DEFAULT_TIMEOUTS };
+    return (await this.config.get()).timeouts;
   }
 
   /** ARGV[1..10] of every service script: now, the sysctls and the timeouts it reads. */
   private async env(now: number): Promise<(string | number)[]> {
-    const [s, t] = await Promise.all([this.readSysctl(), this.readTimeouts()]);
-    return [
-      now,
-      s.expire_quiescent_template,
-      s.expire_nodest_conn,
-      s.conn_reuse_mode,
-      s.secure_tcp,
-      s.lblc_expiration,
-      s.lblcr_expiration,
-      t.tcp,
-      t.tcpFin,
-      t.udp,
-    ];
+    return [now, ...(await this.config.get()).env];
   }
 
   private async run(
@@ -358,10 +351,7 @@ export class RedisEngine implements Engine {
   }
 
   private async index(): Promise<Map<string, IndexEntry>> {
-    const raw = await this.redis.hgetall(this.g.services);
-    const out = new Map<string, IndexEntry>();
-    for (const [key, value] of Object.entries(raw)) out.set(key, JSON.parse(value) as IndexEntry);
-    return out;
+    return (await this.config.get()).index;
   }
 
   /** The service's configuration as its own slot holds it (authoritative), or NOT_FOUND. */
@@ -370,16 +360,6 @@ export class RedisEngine implements Engine {
     if (typeof key !== 'string' || json === null || ver === null)
       throw notFound('service', `no such service ${key}`);
     return { ver: Number(ver), cfg: JSON.parse(json) as ServiceConfig };
-  }
-
-  private async publish(key: string, reply: Reply): Promise<void> {
-    const svc = reply.service?.svc as Record<string, string> | undefined;
-    if (!svc) return;
-    await this.redis.hset(
-      this.g.services,
-      key,
-      JSON.stringify({ ver: Number(svc.ver), cfg: JSON.parse(svc.json) }),
-    );
   }
 
   private async tags(): Promise<string[]> {
@@ -408,7 +388,7 @@ export class RedisEngine implements Engine {
     ]);
     if (r.err === 'ALREADY_EXISTS') throw alreadyExists('service', `service ${cfg.key} already exists`);
     this.check(r);
-    await this.publish(cfg.key, r);
+    await this.config.announce();
     return serviceView(r.service);
   }
 
@@ -429,7 +409,7 @@ export class RedisEngine implements Engine {
       if (r.err === 'STALE' && attempt < MAX_ATTEMPTS) continue;
       if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${key}`);
       this.check(r);
-      await this.publish(key, r);
+      await this.config.announce();
       return serviceView(r.service);
     }
   }
@@ -438,7 +418,7 @@ export class RedisEngine implements Engine {
     const r = await this.run('delete-service', String(key), await this.now(), []);
     if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${key}`);
     this.check(r);
-    await this.redis.hdel(this.g.services, key);
+    await this.config.announce();
   }
 
   async clear(): Promise<void> {
@@ -447,7 +427,7 @@ export class RedisEngine implements Engine {
         await this.deleteService(key);
       } catch (err) {
         if (!(err instanceof IpvsError && err.code === 'NOT_FOUND')) throw err;
-        await this.redis.hdel(this.g.services, key);
+        this.config.invalidate();
       }
     }
   }
@@ -607,15 +587,21 @@ export class RedisEngine implements Engine {
   async schedule(req: ScheduleRequest): Promise<ScheduleResponse> {
     const q = parseScheduleRequest(req);
     const started = await this.now();
-    if (q.requestId !== undefined) {
-      const previous = this.idempotency.get(q.requestId, started);
-      if (previous) return previous;
-    }
     let randoms: { range: number; r1: number; r2: number } | undefined;
     let index = await this.index();
     for (let attempt = 0; ; attempt++) {
       const now = attempt === 0 ? started : await this.now();
-      const { entry, protocol, virtual } = this.resolveTarget(index, q);
+      let target: ReturnType<RedisEngine['resolveTarget']>;
+      try {
+        target = this.resolveTarget(index, q);
+      } catch (err) {
+        // A service added a moment ago on another replica: read the configuration once more.
+        if (!(err instanceof IpvsError && err.code === 'NO_SERVICE') || attempt > 0) throw err;
+        if (!(await this.config.refreshIfOlderThan(MISS_REFRESH_MS))) throw err;
+        index = await this.index();
+        continue;
+      }
+      const { entry, protocol, virtual } = target;
       const cfg = entry.cfg;
       const key = cfg.key;
       const initialState =
@@ -697,14 +683,12 @@ export class RedisEngine implements Engine {
         h2,
         randoms ? randoms.r1 : '',
         randoms ? randoms.r2 : '',
+        q.requestId ?? '',
+        IDEMPOTENCY_TTL_MS,
       ]);
       if (r.err === 'STALE' && attempt < MAX_ATTEMPTS) {
+        this.config.invalidate();
         index = await this.index();
-        try {
-          index.set(key, await this.serviceEntry(key));
-        } catch {
-          index.delete(key);
-        }
         continue;
       }
       if (r.err === 'NEED_RANDOM' && attempt < MAX_ATTEMPTS) {
@@ -724,7 +708,6 @@ export class RedisEngine implements Engine {
         state: r.state,
       };
       if (r.template) response.template = r.template;
-      if (q.requestId !== undefined) this.idempotency.put(q.requestId, response, now);
       return response;
     }
   }
@@ -879,6 +862,7 @@ export class RedisEngine implements Engine {
   async setTimeouts(t: Partial<Timeouts>): Promise<Timeouts> {
     const next = parseTimeouts(t, await this.readTimeouts());
     await this.redis.set(this.g.timeouts, JSON.stringify(next));
+    await this.config.announce();
     return { ...next };
   }
 
@@ -889,6 +873,7 @@ export class RedisEngine implements Engine {
   async setSysctl(patch: Sysctl): Promise<Sysctl> {
     const next = patchSysctl(await this.readSysctl(), patch);
     await this.redis.set(this.g.sysctl, JSON.stringify(next));
+    await this.config.announce();
     return { ...next };
   }
 
@@ -963,6 +948,7 @@ export class RedisEngine implements Engine {
 
   async close(): Promise<void> {
     if (this.interval) clearInterval(this.interval);
+    this.config.close();
     if (this.ownsClient) this.redis.disconnect();
   }
 }

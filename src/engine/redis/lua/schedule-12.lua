@@ -12,6 +12,11 @@
   ARGV[26] template vaddr  ARGV[27] template vport  ARGV[28] template keeps dest port 0/1
   ARGV[29] has Call-ID 0/1  ARGV[30] Call-ID  ARGV[31] fwmark of the entries
   ARGV[32] h1 (dh bucket / sh,mh index)  ARGV[33] h2 (mh hash base)  ARGV[34] r1  ARGV[35] r2
+  ARGV[36] requestId ("" none)  ARGV[37] how long its answer is kept (ms)
+
+  A request id's first successful answer is kept in `<prefix>{<service key>}:rq:<id>` (the only
+  key with a Redis TTL: it moves no counter); a retry with that id, from any replica, gets that
+  answer back and changes nothing.
 
   Returns JSON: { ok, service, destination, forward, connection, persistent, template?, reused, state }
     or { err = "STALE" } (configuration changed: resolve again), { err = "NEED_RANDOM", range = n }
@@ -145,6 +150,14 @@ local function main()
   return finish(response)
 end
 
+local requestKey = nil
+if ARGV[A + 26] ~= '' then
+  requestKey = PREFIX .. 'rq:' .. ARGV[A + 26]
+  local previous = redis.call('GET', requestKey)
+  if previous then return previous end
+end
 local result = main()
 commit()
-return cjson.encode(result)
+local answer = cjson.encode(result)
+if requestKey and result.ok then redis.call('SET', requestKey, answer, 'PX', tonumber(ARGV[A + 27])) end
+return answer
