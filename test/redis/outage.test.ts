@@ -159,7 +159,7 @@ it('Redis killed under load: fast 503 UNAVAILABLE, /readyz 503, process up; reco
 
   // a batch answers per item: each update that met the outage says UNAVAILABLE (none applied)
   const batch = await fetchJson(svc.url, 'POST', '/v1/connections/batch', {
-    updates: [{ connection: `${SERVICE}~1t`, event: { direction: 'in', flag: 'ack' } }],
+    updates: [{ connection: `${SERVICE}~1t.t|192.168.0.1:4000|`, event: { direction: 'in', flag: 'ack' } }],
   });
   expect(batch.status).toBe(200);
   expect(batch.body.results[0]).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });

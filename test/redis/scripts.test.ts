@@ -64,7 +64,7 @@ describe('redis engine scripts', () => {
     ]) {
       const s = scripts.get(name);
       expect(s, name).toBeDefined();
-      expect(s!.numberOfKeys).toBe(12);
+      expect(s!.numberOfKeys).toBe(13);
       expect(s!.source).toMatch(/KEYS\[1/);
       expect(s!.source).toMatch(/ARGV\[1/);
       expect(s!.source).not.toMatch(/@include/);

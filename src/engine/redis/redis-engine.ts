@@ -79,6 +79,7 @@ import {
   parseConnectionId,
   serviceKeys,
   tagPrefix,
+  tupleKey,
   type GlobalKeys,
   type ParsedConnectionId,
 } from './keys.js';
@@ -664,7 +665,7 @@ export class RedisEngine implements Engine {
         client.port,
         virtual.ip.text,
         virtual.port,
-        `${protocol}|${client.text}|${virtual.text}`,
+        tupleKey(key, protocol, client.text, virtual.text),
         initialState ?? '',
         onePacket ? 1 : 0,
         preErr ? preErr.code : '',
@@ -760,7 +761,8 @@ export class RedisEngine implements Engine {
   }
 
   private async exists(p: ParsedConnectionId): Promise<boolean> {
-    return (await this.redis.hexists(`${tagPrefix(this.prefix, p.service)}conns`, p.local)) === 1;
+    const probe = [p.local, '', '', '', 0, 0, 0, 0, '1'];
+    return !(await this.run('update-connection', p.service, await this.now(), probe)).err;
   }
 
   private async validUpdate(
@@ -787,6 +789,7 @@ export class RedisEngine implements Engine {
       u.outPackets,
       u.inBytes,
       u.outBytes,
+      '0',
     ]);
     if (r.err === 'NOT_FOUND') throw notFound('connection', `no such connection ${id}`);
     this.check(r);

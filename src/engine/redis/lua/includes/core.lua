@@ -1,27 +1,31 @@
 --[[
   core: state access for ONE virtual service (one hash tag), shared by every service script.
 
-  KEYS (every service script takes the same 12, all `<prefix>{<service key>}:<name>`):
+  KEYS (every service script takes the same 13, all `<prefix>{<service key>}:<name>`):
     KEYS[1] cfg     hash: service configuration, version, service stats
     KEYS[2] klo     list: destination keys in kernel list order (LPUSH on add)
     KEYS[3] sched   hash: scheduler state (rr cur; wrr cl/cw/mw/di; lblc gc counter/seq)
-    KEYS[4] conns   hash: local entry id -> packed entry (cmsgpack array, see packConn)
-    KEYS[5] tuples  hash: connection tuple -> local id
-    KEYS[6] tpl     hash: template key -> local id
-    KEYS[7] dl      zset: deadlines (local ids, and "gc" for the lblc/lblcr collector)
+    KEYS[4] conns   hash: local id -> packed entry, for entries not hashed (one-packet, invalidated)
+    KEYS[5] tuples  hash: connection tuple key -> packed connection (see packConn)
+    KEYS[6] tpl     hash: template key -> packed template
+    KEYS[7] dl      zset: the near timers: entries due within the wheel's promoted horizon, by
+                    deadline, and "gc" (the lblc/lblcr collector); later ones wait in the wheel
+    KEYS[13] wheel  zset: bucket numbers (deadline // WHEEL_MS) that have a list
+                    `<prefix>{<service key>}:w:<bucket>` of local ids (see includes/lifecycle.lua)
     KEYS[8] trash   set : destination keys in the trash
     KEYS[9] loc     hash: lblc/lblcr table, destination address -> packed entry
     KEYS[10] ctr    hash: counters that survive a delete/re-add (nid, seq, dn, ver, totals)
     KEYS[11] dn     hash: destination number -> destination key (slot tables)
     KEYS[12] tab    string: dh/sh/mh slot table, 2 bytes (destination number) per slot
-  plus one hash per destination, `<prefix>{<service key>}:d:<dest key>` (same tag, same slot).
+  (KEYS[13] above) plus one hash per destination, `<prefix>{<service key>}:d:<dest key>` (same tag, same slot).
 
   ARGV[1..10] (every service script): now (ms), expire_quiescent_template, expire_nodest_conn,
     conn_reuse_mode, secure_tcp, lblc_expiration, lblcr_expiration, timeouts tcp, tcpFin, udp.
   Operation arguments start at ARGV[A + 1].
 ]]
 local K = { cfg = KEYS[1], klo = KEYS[2], sched = KEYS[3], conns = KEYS[4], tuples = KEYS[5],
-  tpl = KEYS[6], dl = KEYS[7], trash = KEYS[8], loc = KEYS[9], ctr = KEYS[10], dn = KEYS[11], tab = KEYS[12] }
+  tpl = KEYS[6], dl = KEYS[7], trash = KEYS[8], loc = KEYS[9], ctr = KEYS[10], dn = KEYS[11], tab = KEYS[12],
+  wheel = KEYS[13] }
 local PREFIX = string.sub(KEYS[1], 1, #KEYS[1] - 3)
 local SVC_KEY = string.match(PREFIX, "{(.-)}")
 local ENV = { now = tonumber(ARGV[1]), eqt = tonumber(ARGV[2]), enc = tonumber(ARGV[3]),
@@ -82,31 +86,161 @@ local function reloadKlo()
 end
 
 -- Entries (connections and templates) -----------------------------------------------------
+-- Where an entry lives: a hashed connection in `tuples` under its tuple key, a hashed template in
+-- `tpl` under its template key; an entry that is not (or no longer) hashed (a one-packet
+-- connection, an invalidated template) in `conns` under its local id. A local id is
+-- `<base36 nid><kind t|u|s|i>.<the key it was created with>`: the nid tells an entry from a later
+-- one with the same key, and a connection's protocol and addresses are read back from its tuple
+-- key (`<t|u|s>|<client host:port>|<virtual host:port>`, virtual empty when it is the address of
+-- the service, read back from the service key), so its record holds only what changes.
+-- Records are packed with `struct` (see ENTRY_HEAD); a template also keeps its own tuple.
 local CONN, DIRTY_C = {}, {}
-local function getConn(id)
+local STATE_NAMES = { 'NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT', 'CLOSE',
+  'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK', 'UDP', 'INIT1', 'INIT', 'COOKIE_SENT', 'COOKIE_REPLIED',
+  'COOKIE_WAIT', 'COOKIE', 'COOKIE_ECHOED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECEIVED', 'SHUTDOWN_ACK_SENT',
+  'REJECTED', 'CLOSED' }
+local FWD_NAMES = { 'masq', 'route', 'tunnel' }
+local PROTO_OF = { t = 'tcp', u = 'udp', s = 'sctp' }
+local function numbering(names)
+  local out = {}
+  for i, name in ipairs(names) do out[name] = i end
+  return out
+end
+local STATE_NUM, FWD_NUM = numbering(STATE_NAMES), numbering(FWD_NAMES)
+-- flags, state, forward, destination number, dport, timeout (ms), deadline (ms), arming sequence,
+-- controlled count, fwmark, wheel bucket (-1 near zset, -2 none), nid, controller id
+local ENTRY_HEAD = '>BBBI4HI4ddI4I4i4dHc0'
+local F_TPL, F_INACTIVE, F_NO_OUTPUT, F_ASSURED, F_CALL_ID = 1, 2, 4, 8, 16
+
+local function b01(x) if x then return 1 end return 0 end
+local function touchConn(c) DIRTY_C[c.id] = c end
+
+local DN = {}
+local function destKeyOf(n)
+  local key = DN[n]
+  if key == nil then key = redis.call('HGET', K.dn, n) or ''; DN[n] = key end
+  return key
+end
+
+local function hostPort(text)
+  local host, port = string.match(text, '^(.*):(%d+)$')
+  return (string.gsub(host, '^%[(.*)%]$', '%1')), tonumber(port)
+end
+
+local function splitLocalId(id)
+  local dot = string.find(id, '.', 1, true)
+  if not dot then return nil end
+  return string.sub(id, 1, dot - 2), string.sub(id, dot - 1, dot - 1), string.sub(id, dot + 1)
+end
+
+local function packConn(c)
+  local flags = b01(c.tpl) * F_TPL + b01(c.inactive) * F_INACTIVE + b01(c.noOutput) * F_NO_OUTPUT
+    + b01(c.assured) * F_ASSURED + b01(c.callId) * F_CALL_ID
+  local d = DEST[c.dest]
+  local n = d and d.n or tonumber(redis.call('HGET', PREFIX .. 'd:' .. c.dest, 'n'))
+  local head = struct.pack(ENTRY_HEAD, flags, STATE_NUM[c.state], FWD_NUM[c.fwd], n, c.dport, c.timeout,
+    c.deadline, c.seq, c.nctl, c.fwmark, c.qb, c.nid, #c.ctl, c.ctl)
+  if not c.tpl then return head end
+  return head .. struct.pack('>Hc0Hc0HHc0HHc0', #c.proto, c.proto, #c.caddr, c.caddr, c.cport, #c.vaddr,
+    c.vaddr, c.vport, #(c.callId or ''), c.callId or '')
+end
+
+-- The entry `id` from its packed record (nil when the record is a later entry's).
+local function unpackConn(id, raw, tkey)
+  local flags, state, fwd, n, dport, timeout, deadline, seq, nctl, fwmark, qb, nid, ctl, pos =
+    struct.unpack(ENTRY_HEAD, raw)
+  local nid36, kind, key = splitLocalId(id)
+  if tonumber(nid36, 36) ~= nid then return nil end
+  local c = { id = id, tpl = bit.band(flags, F_TPL) ~= 0, inactive = bit.band(flags, F_INACTIVE) ~= 0,
+    noOutput = bit.band(flags, F_NO_OUTPUT) ~= 0, assured = bit.band(flags, F_ASSURED) ~= 0,
+    state = STATE_NAMES[state], fwd = FWD_NAMES[fwd], dest = destKeyOf(n), dport = dport, timeout = timeout,
+    deadline = deadline, seq = seq, nctl = nctl, fwmark = fwmark, qb = qb, nid = nid, ctl = ctl, tkey = tkey,
+    callId = false }
+  if c.tpl then
+    local callId
+    c.proto, c.caddr, c.cport, c.vaddr, c.vport, callId = struct.unpack('>Hc0Hc0HHc0HHc0', raw, pos)
+    if bit.band(flags, F_CALL_ID) ~= 0 then c.callId = callId end
+  else
+    local letter, client, virtual = string.match(key, '^(%a)|([^|]+)|([^|]*)$')
+    c.proto = PROTO_OF[letter]
+    c.caddr, c.cport = hostPort(client)
+    if virtual == '' then virtual = string.match(SVC_KEY, '^%a+:(.*)$') end
+    c.vaddr, c.vport = hostPort(virtual)
+  end
+  return c
+end
+
+local function base36(n)
+  local digits, s = '0123456789abcdefghijklmnopqrstuvwxyz', ''
+  repeat
+    local r = n % 36
+    s = string.sub(digits, r + 1, r + 1) .. s
+    n = (n - r) / 36
+  until n == 0
+  return s
+end
+
+local function localId(nid, kind, key) return base36(nid) .. kind .. '.' .. key end
+
+-- The entry stored under `key` in the index hash `h` (K.tuples or K.tpl), or nil.
+local function getConnByKey(h, key)
+  local raw = redis.call('HGET', h, key)
+  if not raw then return nil end
+  local nid = select(12, struct.unpack(ENTRY_HEAD, raw))
+  local kind = h == K.tpl and 'i' or string.sub(key, 1, 1)
+  local id = localId(nid, kind, key)
   local c = CONN[id]
   if c ~= nil then return c or nil end
-  local raw = redis.call('HGET', K.conns, id)
-  if not raw then return nil end
-  local a = cmsgpack.unpack(raw)
-  c = { id = id, tpl = a[1] == 1, proto = a[2], caddr = a[3], cport = a[4], vaddr = a[5], vport = a[6],
-    dport = a[7], dest = a[8], tkey = a[9], state = a[10], inactive = a[11] == 1, fwd = a[12],
-    noOutput = a[13] == 1, timeout = a[14], ctl = a[15], nctl = a[16], assured = a[17] == 1,
-    callId = a[18], fwmark = a[19], deadline = a[20], seq = a[21] }
+  c = unpackConn(id, raw, key)
   CONN[id] = c
   return c
 end
-local function b01(x) if x then return 1 end return 0 end
-local function touchConn(c) DIRTY_C[c.id] = c end
-local function packConn(c)
-  return cmsgpack.pack({ b01(c.tpl), c.proto, c.caddr, c.cport, c.vaddr, c.vport, c.dport, c.dest, c.tkey,
-    c.state, b01(c.inactive), c.fwd, b01(c.noOutput), c.timeout, c.ctl, c.nctl, b01(c.assured), c.callId,
-    c.fwmark, c.deadline, c.seq })
+
+local function getConn(id)
+  local c = CONN[id]
+  if c ~= nil then return c or nil end
+  local _, kind, key = splitLocalId(id)
+  if not key then return nil end
+  local raw = redis.call('HGET', K.conns, id)
+  if raw then
+    c = unpackConn(id, raw, '')
+  else
+    local h = kind == 'i' and K.tpl or K.tuples
+    raw = redis.call('HGET', h, key)
+    c = raw and unpackConn(id, raw, key)
+  end
+  CONN[id] = c or false
+  return c
+end
+
+-- Every live entry of the service (views, the expire_nodest_conn flush).
+local function allEntries()
+  local out = {}
+  for _, h in ipairs({ K.tuples, K.tpl }) do
+    local raw = redis.call('HGETALL', h)
+    for i = 1, #raw, 2 do
+      local nid = select(12, struct.unpack(ENTRY_HEAD, raw[i + 1]))
+      local id = localId(nid, h == K.tpl and 'i' or string.sub(raw[i], 1, 1), raw[i])
+      local c = CONN[id]
+      if c == nil then c = unpackConn(id, raw[i + 1], raw[i]); CONN[id] = c end
+      if c then out[#out + 1] = c end
+    end
+  end
+  for _, id in ipairs(redis.call('HKEYS', K.conns)) do
+    local c = getConn(id)
+    if c then out[#out + 1] = c end
+  end
+  return out
+end
+
+local function storeConn(c)
+  if c.tkey ~= '' then redis.call('HSET', c.tpl and K.tpl or K.tuples, c.tkey, packConn(c))
+  else redis.call('HSET', K.conns, c.id, packConn(c)) end
 end
 
 local function commit()
   for id, c in pairs(DIRTY_C) do
-    if CONN[id] then redis.call('HSET', K.conns, id, packConn(c)) end
+    if CONN[id] then storeConn(c) end
   end
   DIRTY_C = {}
   for key, d in pairs(DIRTY_D) do
@@ -120,14 +254,4 @@ local function commit()
   DIRTY_D = {}
 end
 
-local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function base36(n)
-  local s = ''
-  repeat
-    local r = n % 36
-    s = string.sub(DIGITS, r + 1, r + 1) .. s
-    n = (n - r) / 36
-  until n == 0
-  return s
-end
 local function nextSeq() return redis.call('HINCRBY', K.ctr, 'seq', 1) end

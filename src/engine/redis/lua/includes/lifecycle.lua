@@ -6,31 +6,54 @@
 local NEW_ENTRY_TIMEOUT = 3000
 local EXPIRE_LATER = 60000
 local GC_INTERVAL = 60000
+local WHEEL_MS, WHEEL_NEAR, WHEEL_NONE = 1000, -1, -2
 
 local function fullId(id) return SVC_KEY .. '~' .. id end
 
--- `ip_vs_conn_new` + `ip_vs_bind_dest`
+-- `ip_vs_conn_new` + `ip_vs_bind_dest`. `e.key` is the entry's tuple (connection) or template key;
+-- `e.hashed` false for a one-packet connection, which no later packet may find.
 local function createEntry(dest, e)
-  local n = redis.call('HINCRBY', K.ctr, 'nid', 1)
-  local suffix = e.tpl and 'i' or string.sub(e.proto, 1, 1)
-  local id = base36(n) .. suffix
+  local nid = redis.call('HINCRBY', K.ctr, 'nid', 1)
+  local kind = e.tpl and 'i' or string.sub(e.proto, 1, 1)
   local inactive = not e.tpl
   if e.inactive ~= nil then inactive = e.inactive end
-  local c = { id = id, tpl = e.tpl, proto = e.proto, caddr = e.caddr, cport = e.cport, vaddr = e.vaddr,
-    vport = e.vport, dport = e.dport, dest = dest.key, tkey = e.tkey, state = 'NONE', inactive = inactive,
-    fwd = dest.fwd, noOutput = dest.fwd ~= 'masq', timeout = NEW_ENTRY_TIMEOUT, ctl = '', nctl = 0,
-    assured = false, callId = e.callId or false, fwmark = e.fwmark, deadline = 0, seq = 0 }
-  CONN[id] = c
+  local c = { id = localId(nid, kind, e.key), nid = nid, tpl = e.tpl, proto = e.proto, caddr = e.caddr,
+    cport = e.cport, vaddr = e.vaddr, vport = e.vport, dport = e.dport, dest = dest.key,
+    tkey = e.hashed and e.key or '', state = 'NONE', inactive = inactive, fwd = dest.fwd,
+    noOutput = dest.fwd ~= 'masq', timeout = NEW_ENTRY_TIMEOUT, ctl = '', nctl = 0, assured = false,
+    callId = e.callId or false, fwmark = e.fwmark, deadline = 0, seq = 0, qb = WHEEL_NONE }
+  CONN[c.id] = c
   bindDest(c)
-  if c.tkey ~= '' then redis.call('HSET', c.tpl and K.tpl or K.tuples, c.tkey, id) end
   touchConn(c)
   return c
+end
+
+-- Timers: an entry due within the promoted horizon (buckets up to `wp`, kept in ctr) sits in the
+-- near zset `dl` by exact deadline; a later one sits once in the wheel list of its bucket. A
+-- deadline that moves later leaves the entry where it is (it is moved on when its bucket is
+-- promoted); one that moves earlier queues it again (the older list item is then stale: its
+-- record's `qb` no longer names that bucket, and promotion drops it).
+local function wheelHorizon() return tonumber(redis.call('HGET', K.ctr, 'wp')) or -1 end
+local function queue(c, bucket)
+  redis.call('RPUSH', PREFIX .. 'w:' .. bucket, c.id)
+  redis.call('ZADD', K.wheel, bucket, bucket)
+  c.qb = bucket
+end
+local function placeTimer(c, horizon)
+  local bucket = math.floor(c.deadline / WHEEL_MS)
+  if bucket <= horizon then
+    redis.call('ZADD', K.dl, c.deadline, c.id)
+    c.qb = WHEEL_NEAR
+  else
+    if c.qb == WHEEL_NEAR then redis.call('ZREM', K.dl, c.id) end
+    if c.qb < 0 or c.qb > bucket then queue(c, bucket) end
+  end
 end
 
 local function rearm(c, now)
   c.deadline = now + c.timeout
   c.seq = nextSeq()
-  redis.call('ZADD', K.dl, c.deadline, c.id)
+  placeTimer(c, wheelHorizon())
   touchConn(c)
 end
 
@@ -66,11 +89,12 @@ end
 
 local function unlink(c)
   if c.tkey ~= '' then
-    local idx = c.tpl and K.tpl or K.tuples
-    if redis.call('HGET', idx, c.tkey) == c.id then redis.call('HDEL', idx, c.tkey) end
+    local h = c.tpl and K.tpl or K.tuples
+    local stored = getConnByKey(h, c.tkey)
+    if stored and stored.id == c.id then redis.call('HDEL', h, c.tkey) end
   end
   redis.call('HDEL', K.conns, c.id)
-  redis.call('ZREM', K.dl, c.id)
+  if c.qb == WHEEL_NEAR then redis.call('ZREM', K.dl, c.id) end
   CONN[c.id] = false
   DIRTY_C[c.id] = nil
 end
@@ -96,7 +120,10 @@ end
 
 -- `ip_vs_check_template` on an invalid template: re-keyed so it never matches again.
 local function invalidateTemplate(ct)
-  if ct.tkey ~= '' and redis.call('HGET', K.tpl, ct.tkey) == ct.id then redis.call('HDEL', K.tpl, ct.tkey) end
+  if ct.tkey ~= '' then
+    local stored = getConnByKey(K.tpl, ct.tkey)
+    if stored and stored.id == ct.id then redis.call('HDEL', K.tpl, ct.tkey) end
+  end
   ct.tkey = ''
   ct.cport = 0
   ct.vport = 65535
@@ -107,12 +134,9 @@ end
 -- `ip_vs_expire_nodest_conn_flush` for this service's entries.
 local function flushNoDest(now)
   local gone = {}
-  for _, id in ipairs(redis.call('HKEYS', K.conns)) do
-    local c = getConn(id)
-    if c then
-      local d = getDest(c.dest)
-      if d == nil or d.tr == 1 then gone[#gone + 1] = c end
-    end
+  for _, c in ipairs(allEntries()) do
+    local d = getDest(c.dest)
+    if d == nil or d.tr == 1 then gone[#gone + 1] = c end
   end
   for _, c in ipairs(gone) do
     if not c.tpl and c.nctl == 0 then expireEntry(c, now, false) end

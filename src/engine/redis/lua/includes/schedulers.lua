@@ -418,10 +418,44 @@ local function pick(a)
   return nil
 end
 
--- Fires this service's due timers in (deadline, arming order); at most `budget` of them.
--- Returns true when nothing due is left.
+-- Moves the wheel's buckets up to now's into the near zset (at most `budget` list items).
+-- Returns the budget left, and whether every bucket up to now's was promoted.
+local function promote(now, budget)
+  local target = math.floor(now / WHEEL_MS)
+  local horizon = wheelHorizon()
+  if target <= horizon then return budget, true end
+  while true do
+    local first = redis.call('ZRANGE', K.wheel, 0, 0)
+    local bucket = first[1] and tonumber(first[1])
+    if bucket == nil or bucket > target then break end
+    local list = PREFIX .. 'w:' .. bucket
+    while true do
+      if budget <= 0 then
+        redis.call('HSET', K.ctr, 'wp', math.max(horizon, bucket - 1))
+        return 0, false
+      end
+      local id = redis.call('LPOP', list)
+      if not id then break end
+      budget = budget - 1
+      local c = getConn(id)
+      if c and c.qb == bucket then
+        c.qb = WHEEL_NONE
+        placeTimer(c, target)
+        touchConn(c)
+      end
+    end
+    redis.call('ZREM', K.wheel, first[1])
+  end
+  redis.call('HSET', K.ctr, 'wp', target)
+  return budget, true
+end
+
+-- Fires this service's due timers in (deadline, arming order); at most `budget` of them (wheel
+-- promotion counts too). Returns true when nothing due is left.
 local function fireDue(now, budget)
-  budget = budget or 1000
+  local promoted
+  budget, promoted = promote(now, budget or 1000)
+  if not promoted then return false end
   while budget > 0 do
     local first = redis.call('ZRANGE', K.dl, 0, 0, 'WITHSCORES')
     if #first == 0 then return true end
@@ -444,7 +478,7 @@ local function fireDue(now, budget)
       redis.call('ZADD', K.dl, at + GC_INTERVAL, 'gc')
     else
       local c = getConn(chosen)
-      if c then expireEntry(c, at, false) else redis.call('ZREM', K.dl, chosen) end
+      if c and c.qb == WHEEL_NEAR then expireEntry(c, at, false) else redis.call('ZREM', K.dl, chosen) end
     end
     budget = budget - 1
   end

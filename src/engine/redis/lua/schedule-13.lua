@@ -2,7 +2,7 @@
   schedule: one scheduling decision (§2, §5, §6.8) — existing-entry rules, `ip_vs_schedule` or
   `ip_vs_sched_persist`, connection creation and binding — after this service's due timers fired.
 
-  KEYS[1..12]  the service's keys (includes/core.lua)
+  KEYS[1..13]  the service's keys (includes/core.lua)
   ARGV[1..10]  now and the sysctls/timeouts (includes/core.lua)
   ARGV[11] cfg version the caller resolved with   ARGV[12] protocol   ARGV[13] client address
   ARGV[14] client port  ARGV[15] virtual address  ARGV[16] virtual port  ARGV[17] tuple key
@@ -60,8 +60,7 @@ local function main()
     r2 = ARGV[A + 25], vaddr = vaddr }
 
   local discard = nil
-  local existingId = redis.call('HGET', K.tuples, tuple)
-  local existing = existingId and getConn(existingId)
+  local existing = getConnByKey(K.tuples, tuple)
   if existing then
     local ed = getDest(existing.dest)
     if reschedules(existing, ed, proto) then
@@ -99,8 +98,7 @@ local function main()
     local tkey = ARGV[A + 13]
     local callId = false
     if ARGV[A + 19] == '1' then callId = ARGV[A + 20] end
-    local ctId = redis.call('HGET', K.tpl, tkey)
-    local ct = ctId and getConn(ctId)
+    local ct = getConnByKey(K.tpl, tkey)
     if ct then
       local td = getDest(ct.dest)
       if not (td.tr == 0 and not (ENV.eqt == 1 and td.w == 0)) then
@@ -117,14 +115,14 @@ local function main()
       local dport = 0
       if ARGV[A + 18] == '1' then dport = dest.port end
       ct = createEntry(dest, { tpl = true, proto = ARGV[A + 14], caddr = ARGV[A + 15], cport = 0,
-        vaddr = ARGV[A + 16], vport = tonumber(ARGV[A + 17]), dport = dport, tkey = tkey, callId = callId,
-        fwmark = fwmark })
+        vaddr = ARGV[A + 16], vport = tonumber(ARGV[A + 17]), dport = dport, key = tkey, hashed = true,
+        callId = callId, fwmark = fwmark })
       ct.timeout = SVC.pt * 1000
     end
     local dport = vport
     if vport == SVC.port and dest.port ~= 0 then dport = dest.port end
     c = createEntry(dest, { tpl = false, proto = proto, caddr = caddr, cport = cport, vaddr = vaddr,
-      vport = vport, dport = dport, tkey = onePacket and '' or tuple, fwmark = fwmark })
+      vport = vport, dport = dport, key = tuple, hashed = not onePacket, fwmark = fwmark })
     c.ctl = ct.id
     ct.nctl = ct.nctl + 1
     rearm(ct, now)
@@ -134,7 +132,7 @@ local function main()
     local dport = vport
     if dest.port ~= 0 then dport = dest.port end
     c = createEntry(dest, { tpl = false, proto = proto, caddr = caddr, cport = cport, vaddr = vaddr,
-      vport = vport, dport = dport, tkey = onePacket and '' or tuple, fwmark = fwmark })
+      vport = vport, dport = dport, key = tuple, hashed = not onePacket, fwmark = fwmark })
   end
   if initialState ~= '' then enterState(c, initialState)
   elseif proto == 'tcp' then packetEvent(c, 'in', 'syn')

@@ -2,7 +2,7 @@
   read: the service as the API shows it, after its due timers fired (so views never show an entry
   past its deadline).
 
-  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
   ARGV[11] "1" to include the service (cfg + destinations in KLO)
   ARGV[12] "1" to include the trash   ARGV[13] "1" to include every entry   ARGV[14] "1" totals
 
@@ -27,7 +27,7 @@ local function main()
   end
   if ARGV[A + 3] == '1' then
     r.conns = {}
-    for _, id in ipairs(redis.call('HKEYS', K.conns)) do r.conns[#r.conns + 1] = connRecord(getConn(id)) end
+    for _, c in ipairs(allEntries()) do r.conns[#r.conns + 1] = connRecord(c) end
   end
   if ARGV[A + 4] == '1' then
     local t = redis.call('HMGET', K.ctr, 'tsc', 'tsip', 'tsop', 'tsib', 'tsob')

@@ -2,7 +2,7 @@
   zero-stats: `ip_vs_zero_stats` for one service and its destinations (and, with ARGV[12] = "1",
   this tag's share of the director's totals).
 
-  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
   ARGV[11] "1" when the service must exist   ARGV[12] "1" to zero the totals share
 
   Returns JSON { ok } or { err = "NOT_FOUND" }.

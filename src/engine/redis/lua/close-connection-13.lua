@@ -2,7 +2,7 @@
   close-connection: the caller ends a connection (a forced `ip_vs_conn_expire`); a template that
   still controls connections is refused.
 
-  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
   ARGV[11] local entry id
 
   Returns JSON { ok } or { err = "NOT_FOUND" | "FAILED_PRECONDITION", msg }.

@@ -2,7 +2,7 @@
   sweep: fires this service's due timers (entry expiry, lblc/lblcr collector) at now, at most
   ARGV[11] of them; the periodic tick calls it for every service tag until done.
 
-  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
   ARGV[11] budget
 
   Returns JSON { ok, done = true when nothing due is left }.

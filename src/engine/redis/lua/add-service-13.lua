@@ -1,7 +1,7 @@
 --[[
   add-service: creates the service and binds its scheduler (`init_service`).
 
-  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
   ARGV[11] service key  ARGV[12] kind (addr|fwmark)  ARGV[13] protocol  ARGV[14] port  ARGV[15] fwmark
   ARGV[16] scheduler  ARGV[17] SCHED flag bits  ARGV[18] persistence timeout s (0: none)
   ARGV[19] one-packet 0/1  ARGV[20] pe ("" or sip)  ARGV[21] configuration JSON (for the caller)

@@ -2,9 +2,10 @@
   update-connection: one report about a connection or template (§6): a state or a packet event,
   packet/byte counts; a client packet for a deleted destination is dropped (§6.6).
 
-  KEYS[1..12] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
   ARGV[11] local entry id  ARGV[12] state or ""  ARGV[13] event direction or ""  ARGV[14] TCP flag or ""
   ARGV[15] inPackets  ARGV[16] outPackets  ARGV[17] inBytes  ARGV[18] outBytes
+  ARGV[19] "1": only say whether the entry exists ({ ok } or NOT_FOUND), change nothing
 
   Returns JSON { ok, conn = entry record, dropped? } or { err = "NOT_FOUND" }.
 ]]
@@ -22,6 +23,7 @@ local function main()
   fireDue(now)
   local c = getConn(ARGV[A + 1])
   if not c then return fail('NOT_FOUND', '', 'connection') end
+  if ARGV[A + 9] == '1' then return ok() end
   local state, dir, flag = ARGV[A + 2], ARGV[A + 3], ARGV[A + 4]
   if flag == '' then flag = nil end
   local inP, outP = tonumber(ARGV[A + 5]), tonumber(ARGV[A + 6])
