@@ -29,11 +29,14 @@ local function main()
     redis.call('HSET', K.dn, n, key)
     d = { key = key, ip = ARGV[A + 2], port = tonumber(ARGV[A + 3]), fold = tonumber(ARGV[A + 4]),
       mo = tonumber(ARGV[A + 5]), ms = tonumber(ARGV[A + 6]), w = 1, lw = 1, fwd = 'masq', ut = 0, lt = 0,
-      ac = 0, ic = 0, pc = 0, ol = 0, tr = 0, n = n, sc = 0, sip = 0, sop = 0, sib = 0, sob = 0, pos = -1 }
+      ac = 0, ic = 0, pc = 0, ol = 0, tr = 0, n = n, sc = 0, sip = 0, sop = 0, sib = 0, sob = 0, ord = 0,
+      tw = 0, hi = 0, pos = -1 }
     DEST[key] = d
   end
   applyDestConfig(d, tonumber(ARGV[A + 7]), ARGV[A + 8], tonumber(ARGV[A + 9]), tonumber(ARGV[A + 10]), true)
   d.tr = 0
+  d.ord = redis.call('HINCRBY', K.ctr, 'ordc', 1)
+  touchDest(d)
   redis.call('LPUSH', K.klo, key)
   reloadKlo()
   onAddDest()

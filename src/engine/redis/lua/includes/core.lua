@@ -50,10 +50,12 @@ end
 
 -- Destinations -----------------------------------------------------------------------------
 local DEST, DIRTY_D, DESTS = {}, {}, nil
+-- ord: place in KLO (a larger ord is nearer the head); tw, hi: what the destination adds to the
+-- scheduler's indexes now (twos weight tree, lblc/lblcr "half idle" count; see schedulers.lua)
 local D_NUM = { 'port', 'fold', 'mo', 'ms', 'w', 'lw', 'ut', 'lt', 'ac', 'ic', 'pc', 'ol', 'tr', 'n',
-  'sc', 'sip', 'sop', 'sib', 'sob' }
+  'sc', 'sip', 'sop', 'sib', 'sob', 'ord', 'tw', 'hi' }
 local D_FIELDS = { 'key', 'ip', 'port', 'fold', 'mo', 'ms', 'w', 'lw', 'fwd', 'ut', 'lt', 'ac', 'ic', 'pc',
-  'ol', 'tr', 'n', 'sc', 'sip', 'sop', 'sib', 'sob' }
+  'ol', 'tr', 'n', 'sc', 'sip', 'sop', 'sib', 'sob', 'ord', 'tw', 'hi' }
 local function destHash(key) return PREFIX .. 'd:' .. key end
 local function getDest(key)
   local d = DEST[key]
@@ -67,7 +69,14 @@ local function getDest(key)
   DEST[key] = d
   return d
 end
-local function touchDest(d) DIRTY_D[d.key] = d end
+-- Set by schedulers.lua: keeps the scheduler's indexes in step with a changed destination.
+local INDEX_DEST = nil
+-- Every change of a destination goes through here: written back at commit, indexed at once (a
+-- decision later in the same call must see it).
+local function touchDest(d)
+  DIRTY_D[d.key] = d
+  if INDEX_DEST then INDEX_DEST(d) end
+end
 -- The service's destinations in KLO, each with its 0-based `pos`.
 local function klo()
   if DESTS then return DESTS end
@@ -79,9 +88,38 @@ local function klo()
   end
   return DESTS
 end
+-- Lazy KLO access for walks that usually stop early (rr, wrr): keys are read in chunks and only
+-- the destinations visited are loaded.
+local KLO_KEYS, KLO_LEN = {}, nil
+local function kloLen()
+  if DESTS then return #DESTS end
+  KLO_LEN = KLO_LEN or redis.call('LLEN', K.klo)
+  return KLO_LEN
+end
+local function kloAt(i)
+  if DESTS then return DESTS[i + 1] end
+  local key = KLO_KEYS[i]
+  if key == nil then
+    for j, k in ipairs(redis.call('LRANGE', K.klo, i, i + 31)) do KLO_KEYS[i + j - 1] = k end
+    key = KLO_KEYS[i]
+    if key == nil then return nil end
+  end
+  local d = getDest(key)
+  d.pos = i
+  return d
+end
+-- 0-based KLO position of a destination key, or nil when it is not in the list.
+local function kloPos(key)
+  if DESTS then
+    local d = DEST[key]
+    if d and d.pos >= 0 then return d.pos end
+    return nil
+  end
+  return redis.call('LPOS', K.klo, key)
+end
 local function reloadKlo()
   for _, d in pairs(DEST) do d.pos = -1 end
-  DESTS = nil
+  DESTS, KLO_KEYS, KLO_LEN = nil, {}, nil
   return klo()
 end
 

@@ -25,33 +25,111 @@ local BETTER = {
 }
 local OK = { ovf = function(d) return eligible(d) and d.ac <= d.w end }
 
-local function best(name)
-  local better, ok = BETTER[name], OK[name] or eligible
-  local found = nil
-  for _, d in ipairs(klo()) do
-    if ok(d) and (found == nil or better(d, found)) then found = d end
+-- The "best" index of lc, wlc, sed, nq, fo, ovf and the lblc/lblcr fallback: a zset of the
+-- eligible destinations, score = the scheduler's measure (lower is better), member = the KLO
+-- place (fixed width, head first) followed by the key, so among equal scores the earliest in KLO
+-- comes first — the kernel's "first strictly better wins" scan without the scan. The wlc and sed
+-- ratios are doubles, and that orders exactly like the kernel's cross-multiplied comparison: two
+-- different ratios a/b, c/d (int overheads a, c < 2^31; weights b, d < 2^16) differ by at least
+-- 1/(bd), while rounding moves each by at most its value * 2^-53; landing on one double would need
+-- a*d + c*b >= 2^53, but both are below 2^47. Rounding never reverses an order.
+local ORD_BASE = 9000000000
+local BEST_SCORE = {
+  lc = function(d) return overhead(d) end,
+  wlc = function(d) return overhead(d) / d.w end,
+  sed = function(d) return (d.ac + 1) / d.w end,
+  nq = function(d) if d.ac == 0 then return -1 end return (d.ac + 1) / d.w end,
+  fo = function(d) return -d.w end,
+  ovf = function(d) return -d.w end,
+}
+BEST_SCORE.lblc, BEST_SCORE.lblcr = BEST_SCORE.wlc, BEST_SCORE.wlc
+local BEST_KEY = PREFIX .. 'best'
+local function bestMember(d) return string.format('%010d', ORD_BASE - d.ord) .. d.key end
+
+local function best()
+  local first = redis.call('ZRANGE', BEST_KEY, 0, 0)
+  if #first == 0 then return nil end
+  return getDest(string.sub(first[1], 11))
+end
+
+-- twos: a Fenwick tree over the destinations' places (`ord`, larger = nearer the head) holding
+-- each eligible destination's weight, in the hash `fw` (`k<ord>` names the destination).
+local FW_KEY, FW_LEVELS = PREFIX .. 'fw', 32
+local function lowbit(j)
+  local p = 1
+  while j % (p * 2) == 0 do p = p * 2 end
+  return p
+end
+local function fwAdd(j, delta)
+  local size = 2 ^ FW_LEVELS
+  while j <= size do
+    redis.call('HINCRBY', FW_KEY, j, delta)
+    j = j + lowbit(j)
   end
-  return found
+end
+-- The largest place k with (sum of weights at places <= k) <= x.
+local function fwFloor(x)
+  local k = 0
+  for level = FW_LEVELS - 1, 0, -1 do
+    local step = 2 ^ level
+    local v = tonumber(redis.call('HGET', FW_KEY, k + step)) or 0
+    if v <= x then k = k + step; x = x - v end
+  end
+  return k
+end
+
+-- Keeps the scheduler's indexes in step with destination `d` (called by commit for each changed one).
+INDEX_DEST = function(d)
+  local name = SVC and SVC.sched
+  local live = SVC ~= nil and d.tr == 0 and d.ord > 0
+  if BEST_SCORE[name] then
+    if live and (OK[name] or eligible)(d) then
+      redis.call('ZADD', BEST_KEY, string.format('%.17g', BEST_SCORE[name](d)), bestMember(d))
+    else
+      redis.call('ZREM', BEST_KEY, bestMember(d))
+    end
+  end
+  local tw = 0
+  if name == 'twos' and live and eligible(d) then tw = d.w end
+  if tw ~= d.tw then
+    fwAdd(d.ord, tw - d.tw)
+    redis.call('HINCRBY', K.sched, 'twt', tw - d.tw)
+    if tw > 0 then redis.call('HSET', FW_KEY, 'k' .. d.ord, d.key) end
+    d.tw = tw
+  end
+  local hi = 0
+  if (name == 'lblc' or name == 'lblcr') and live and d.ac * 2 < d.w then hi = 1 end
+  if hi ~= d.hi then
+    redis.call('HINCRBY', K.sched, 'hic', hi - d.hi)
+    d.hi = hi
+  end
+end
+
+-- Drops the indexes; every destination of the list is indexed again at commit.
+local function resetIndexes()
+  redis.call('DEL', BEST_KEY, FW_KEY)
+  for _, d in ipairs(klo()) do touchDest(d) end
+  for _, d in pairs(DEST) do d.tw, d.hi = 0, 0 end
 end
 
 local function schedGet(field) return redis.call('HGET', K.sched, field) end
 
 -- rr ----------------------------------------------------------------------------------------
 local function rrPick()
-  local dests = klo()
-  local cur = nil
+  local n = kloLen()
   local key = schedGet('cur')
-  if key and key ~= '' then
-    local d = getDest(key)
-    if d and d.pos >= 0 then cur = d end
-  end
-  local start = cur and cur.pos + 1 or 0
-  for i = start, #dests - 1 do
-    if eligible(dests[i + 1]) then redis.call('HSET', K.sched, 'cur', dests[i + 1].key); return dests[i + 1] end
+  local cur = nil
+  if key and key ~= '' then cur = kloPos(key) end
+  local function take(d) redis.call('HSET', K.sched, 'cur', d.key); return d end
+  local start = cur and cur + 1 or 0
+  for i = start, n - 1 do
+    local d = kloAt(i)
+    if eligible(d) then return take(d) end
   end
   if not cur then return nil end
-  for i = 0, math.min(cur.pos, #dests - 1) do
-    if eligible(dests[i + 1]) then redis.call('HSET', K.sched, 'cur', dests[i + 1].key); return dests[i + 1] end
+  for i = 0, math.min(cur, n - 1) do
+    local d = kloAt(i)
+    if eligible(d) then return take(d) end
   end
   return nil
 end
@@ -86,18 +164,18 @@ local function wrrPick()
   local st = redis.call('HMGET', K.sched, 'cl', 'cw', 'mw', 'di')
   local cl, cw, mw, di = st[1] or '', tonumber(st[2]) or 0, tonumber(st[3]) or 0, tonumber(st[4]) or 1
   if mw == 0 then return nil end
-  local dests = klo()
-  local last = nil
+  local n = kloLen()
+  local last, lastPos = nil, nil
   if cl ~= '' then
-    last = getDest(cl)
-    if last and last.pos < 0 then last = nil end
+    lastPos = kloPos(cl)
+    if lastPos then last = getDest(cl) end
   end
   local function save(key) redis.call('HSET', K.sched, 'cl', key, 'cw', cw) end
   local stop, lastPass, restarted = nil, false, false
-  local start = last and last.pos + 1 or 0
+  local start = lastPos and lastPos + 1 or 0
   while true do
-    for i = start, #dests - 1 do
-      local d = dests[i + 1]
+    for i = start, n - 1 do
+      local d = kloAt(i)
       if d.ol == 0 and d.w >= cw then save(d.key); return d end
       if stop and d.key == stop.key then save(d.key); return nil end
     end
@@ -115,23 +193,18 @@ end
 
 -- twos: random numbers come from the caller (ARGV); without them the call asks for them.
 local function twosPick(r1, r2)
-  local total = 0
-  for _, d in ipairs(klo()) do if eligible(d) then total = total + d.w end end
-  if total == 0 then return nil end
+  local total = tonumber(schedGet('twt')) or 0
+  if total <= 0 then return nil end
   r1, r2 = tonumber(r1), tonumber(r2)
   if r1 == nil or r2 == nil or r1 > total or r2 > total then
     NEED_RANDOM = total + 1
     return nil
   end
+  -- the first eligible destination in KLO whose running weight reaches `target` (>= 1): the
+  -- place after the largest one whose weights from the tail up to it stay <= total - target
   local function find(target)
-    local acc = 0
-    for _, d in ipairs(klo()) do
-      if eligible(d) then
-        acc = acc + d.w
-        if acc >= target then return d end
-      end
-    end
-    return nil
+    local place = fwFloor(total - target) + 1
+    return getDest(redis.call('HGET', FW_KEY, 'k' .. place))
   end
   local first, second = find(math.max(r1, 1)), find(math.max(r2, 1))
   if not first or not second then return nil end
@@ -262,10 +335,11 @@ local function mhPick(ih, base)
 end
 
 -- lblc / lblcr --------------------------------------------------------------------------------
+-- `is_overloaded`: busier than its weight while some destination is under half of its weight
+-- (the count of those is kept by INDEX_DEST).
 local function lblcOverloaded(d)
   if d.ac <= d.w then return false end
-  for _, x in ipairs(klo()) do if x.ac * 2 < x.w then return true end end
-  return false
+  return (tonumber(schedGet('hic')) or 0) > 0
 end
 local function lblcPick(vaddr, now)
   local raw = redis.call('HGET', K.loc, vaddr)
@@ -276,7 +350,7 @@ local function lblcPick(vaddr, now)
     local d = getDest(entry[2])
     if d and d.tr == 0 and d.w > 0 and not lblcOverloaded(d) then return d end
   end
-  local d = best('wlc')
+  local d = best()
   if not d then return nil end
   if not entry or entry[2] ~= d.key then redis.call('HSET', K.loc, vaddr, cmsgpack.pack({ now, d.key })) end
   return d
@@ -321,7 +395,7 @@ local function lblcrPick(vaddr, now)
     local function save() redis.call('HSET', K.loc, vaddr, cmsgpack.pack({ now, lastmod, unpack(set) })) end
     save()
     if min and not lblcOverloaded(min) then return min end
-    local d = best('wlc')
+    local d = best()
     if not d then return nil end
     local member = false
     for _, key in ipairs(set) do if key == d.key then member = true end end
@@ -332,7 +406,7 @@ local function lblcrPick(vaddr, now)
     end
     return d
   end
-  local d = best('wlc')
+  local d = best()
   if not d then return nil end
   redis.call('HSET', K.loc, vaddr, cmsgpack.pack({ now, now, d.key }))
   return d
@@ -371,6 +445,7 @@ end
 local function bindScheduler(now)
   redis.call('DEL', K.sched, K.tab, K.loc)
   redis.call('ZREM', K.dl, 'gc')
+  resetIndexes()
   local name = SVC.sched
   if name == 'wrr' then wrrInit() end
   if name == 'dh' or name == 'sh' or name == 'mh' then rebuildTable() end
@@ -382,6 +457,7 @@ end
 local function unbindScheduler()
   redis.call('DEL', K.sched, K.tab, K.loc)
   redis.call('ZREM', K.dl, 'gc')
+  resetIndexes()
 end
 local function onAddDest()
   local name = SVC.sched
@@ -408,7 +484,7 @@ local function pick(a)
   local name = SVC.sched
   if name == 'rr' then return rrPick() end
   if name == 'wrr' then return wrrPick() end
-  if BETTER[name] then return best(name) end
+  if BETTER[name] then return best() end
   if name == 'twos' then return twosPick(a.r1, a.r2) end
   if name == 'dh' then return dhPick(a.h1) end
   if name == 'sh' then return shPick(a.h1) end
