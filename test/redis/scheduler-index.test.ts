@@ -3,9 +3,9 @@
  * lblc/lblcr fallback read a zset ordered by the scheduler's measure then KLO place, twos walks a
  * Fenwick tree of weights, lblc/lblcr keep a count of "under half weight" destinations, rr/wrr
  * load only the destinations they step over. These tests drive many destinations through both
- * engines (the memory engine is the reference) with churn — new connections, state changes,
- * closes, weight edits, thresholds, deletes and re-adds from the trash — and compare every
- * decision.
+ * engines (the memory engine is the reference) with churn — a switch of scheduler over live
+ * connections, new connections, state changes, weight edits, thresholds, deletes and re-adds from
+ * the trash — and compare every decision.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,7 +40,10 @@ function scenario(scheduler: string, seed: number): Step[] {
   const rnd = seededRandomInt(seed);
   const steps: Step[] = [];
   const dest = (i: number) => `10.1.${i >> 8}.${i & 255}:80`;
-  steps.push((e) => e.addService({ address: '10.0.0.1', port: 80, scheduler }));
+  // the service starts on another scheduler and is switched once it has connections, so the
+  // indexes are also rebuilt over live destinations (a rebind), not only grown from empty
+  const first = scheduler === 'rr' ? 'wlc' : 'rr';
+  steps.push((e) => e.addService({ address: '10.0.0.1', port: 80, scheduler: first }));
   for (let i = 0; i < DESTS; i++) {
     const weight = rnd(4) === 0 ? 0 : 1 + rnd(5);
     const upper = rnd(10) === 0 ? 2 + rnd(3) : 0;
@@ -51,6 +54,7 @@ function scenario(scheduler: string, seed: number): Step[] {
   const deleted = new Set<number>();
   const conns: number[] = [];
   for (let s = 0; s < STEPS; s++) {
+    if (s === 40) steps.push((e) => e.editService(SERVICE, { scheduler }));
     const kind = rnd(20);
     if (kind < 11 || conns.length === 0) {
       const c = s;

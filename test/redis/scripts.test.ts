@@ -1,14 +1,15 @@
 /**
  * The Lua script loader on a real redis-server: every script assembled with its includes and a
- * header, registered once, EVALSHA reloaded after SCRIPT FLUSH (NOSCRIPT), and every key a script
- * touches for a service carries that service's hash tag (one slot per call).
+ * header; one Functions library registered once and loaded again after FUNCTION FLUSH; the EVALSHA
+ * fallback reloaded after SCRIPT FLUSH (NOSCRIPT); and every key a script touches for a service
+ * carries that service's hash tag (one slot per call).
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { parseConnectionId, serviceKeys } from '../../src/engine/redis/keys.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { readScripts } from '../../src/engine/redis/scripts.js';
+import { readScripts, ScriptRunner } from '../../src/engine/redis/scripts.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
 let server: RedisServer;
@@ -72,18 +73,33 @@ describe('redis engine scripts', () => {
     }
   });
 
-  it('loads once and reloads after SCRIPT FLUSH (NOSCRIPT)', async () => {
+  it('registers one Functions library once and loads it again after FUNCTION FLUSH', async () => {
     const clock = new ManualClock(1_000_000_000);
     const engine = new RedisEngine({ redis: client, clock, prefix: 'flush:' });
     await engine.addService({ address: '10.0.0.9', port: 80 });
-    const sha = engine.scripts.scripts.get('add-dest')!.sha;
-    expect(await client.script('EXISTS', sha)).toEqual([1]);
-    await client.script('FLUSH');
-    expect(await client.script('EXISTS', sha)).toEqual([0]);
+    const lib = engine.scripts.library;
+    expect(lib.functions.size).toBe(engine.scripts.scripts.size);
+    const names = async () =>
+      ((await client.call('FUNCTION', 'LIST')) as unknown[][]).map((entry) => String(entry[1]));
+    expect(await names()).toContain(lib.name);
+    await client.call('FUNCTION', 'FLUSH');
+    expect(await names()).not.toContain(lib.name);
     const d = await engine.addDestination('tcp:10.0.0.9:80', { address: '10.1.0.1' });
     expect(d.key).toBe('10.1.0.1:80');
-    expect(await client.script('EXISTS', sha)).toEqual([1]);
+    expect(await names()).toContain(lib.name);
     await engine.close();
+  });
+
+  it('falls back to EVALSHA (SCRIPT LOAD once, EVAL again after NOSCRIPT) from the same sources', async () => {
+    const runner = new ScriptRunner(client, undefined, 'evalsha');
+    expect(await runner.load()).toBe('evalsha');
+    const keys = serviceKeys('evalsha:', 'tcp:10.0.0.9:80');
+    const argv = [1_000_000, 0, 0, 1, 0, 1800, 86400, 900, 120, 300, '1', '0', '0', '0'];
+    const sha = runner.scripts.get('read')!.sha;
+    expect(await client.script('EXISTS', sha)).toEqual([1]);
+    await client.script('FLUSH');
+    expect(JSON.parse(String(await runner.run('read', keys, argv)))).toEqual({ ok: true });
+    expect(await client.script('EXISTS', sha)).toEqual([1]);
   });
 
   it('connection ids carry the service key and the entry kind', async () => {
@@ -112,7 +128,7 @@ describe('redis engine scripts', () => {
     for (const { source, args } of seen) {
       const command = args[0].toLowerCase();
       if (source !== 'lua') {
-        if (command === 'evalsha') tag = /\{[^}]*\}/.exec(args[3])?.[0];
+        if (command === 'evalsha' || command === 'fcall') tag = /\{[^}]*\}/.exec(args[3])?.[0];
         continue;
       }
       expect(tag).toBeDefined();

@@ -15,6 +15,7 @@
 --- @include "includes/lifecycle"
 --- @include "includes/schedulers"
 --- @include "includes/views"
+begin(KEYS, ARGV)
 
 local function main()
   if not loadService() then return fail('NOT_FOUND', '', 'service') end

@@ -29,6 +29,7 @@
 --- @include "includes/lifecycle"
 --- @include "includes/schedulers"
 --- @include "includes/views"
+begin(KEYS, ARGV)
 
 local function respond(c, reused)
   local d = getDest(c.dest)

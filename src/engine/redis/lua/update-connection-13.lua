@@ -16,6 +16,7 @@
 --- @include "includes/lifecycle"
 --- @include "includes/schedulers"
 --- @include "includes/views"
+begin(KEYS, ARGV)
 
 local function main()
   local now = ENV.now

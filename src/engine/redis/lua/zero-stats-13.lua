@@ -14,6 +14,7 @@
 --- @include "includes/lifecycle"
 --- @include "includes/schedulers"
 --- @include "includes/views"
+begin(KEYS, ARGV)
 
 local function main()
   loadService()

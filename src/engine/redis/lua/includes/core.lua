@@ -23,15 +23,17 @@
     conn_reuse_mode, secure_tcp, lblc_expiration, lblcr_expiration, timeouts tcp, tcpFin, udp.
   Operation arguments start at ARGV[A + 1].
 ]]
-local K = { cfg = KEYS[1], klo = KEYS[2], sched = KEYS[3], conns = KEYS[4], tuples = KEYS[5],
-  tpl = KEYS[6], dl = KEYS[7], trash = KEYS[8], loc = KEYS[9], ctr = KEYS[10], dn = KEYS[11], tab = KEYS[12],
-  wheel = KEYS[13] }
-local PREFIX = string.sub(KEYS[1], 1, #KEYS[1] - 3)
-local SVC_KEY = string.match(PREFIX, "{(.-)}")
-local ENV = { now = tonumber(ARGV[1]), eqt = tonumber(ARGV[2]), enc = tonumber(ARGV[3]),
-  crm = tonumber(ARGV[4]), stcp = tonumber(ARGV[5]), lblcExp = tonumber(ARGV[6]),
-  lblcrExp = tonumber(ARGV[7]), tTcp = tonumber(ARGV[8]), tFin = tonumber(ARGV[9]), tUdp = tonumber(ARGV[10]) }
+-- Per call (set by `begin`, which every operation runs first): the keys, the key prefix of the
+-- service's tag, the service key, now and the sysctls/timeouts. Loaded as a Redis Functions
+-- library, this file's top level runs once; everything a call changes is reset by `begin`.
+local K, PREFIX, SVC_KEY, ENV
 local A = 10
+-- Set-up that needs the standard library (a Functions library's top level may not touch any
+-- global while it loads): each include registers it here; the first `begin` runs it.
+local FIRST_CALL = {}
+local function onFirstCall(f) FIRST_CALL[#FIRST_CALL + 1] = f end
+-- Per-call state of schedulers.lua, declared here so `begin` can reset it.
+local NEED_RANDOM, BEST_KEY, FW_KEY
 
 local function fail(code, msg, field) return { err = code, msg = msg or '', field = field or '' } end
 
@@ -49,7 +51,8 @@ local function loadService()
 end
 
 -- Destinations -----------------------------------------------------------------------------
-local DEST, DIRTY_D, DESTS = {}, {}, nil
+-- DEST_LOADED: each destination's fields as read, so commit writes back only what changed
+local DEST, DIRTY_D, DESTS, DEST_LOADED
 -- ord: place in KLO (a larger ord is nearer the head); tw, hi: what the destination adds to the
 -- scheduler's indexes now (twos weight tree, lblc/lblcr "half idle" count; see schedulers.lua)
 local D_NUM = { 'port', 'fold', 'mo', 'ms', 'w', 'lw', 'ut', 'lt', 'ac', 'ic', 'pc', 'ol', 'tr', 'n',
@@ -66,6 +69,9 @@ local function getDest(key)
   for i = 1, #raw, 2 do d[raw[i]] = raw[i + 1] end
   for _, f in ipairs(D_NUM) do d[f] = tonumber(d[f]) or 0 end
   d.pos = -1
+  local loaded = {}
+  for _, f in ipairs(D_FIELDS) do loaded[f] = d[f] end
+  DEST_LOADED[key] = loaded
   DEST[key] = d
   return d
 end
@@ -90,7 +96,7 @@ local function klo()
 end
 -- Lazy KLO access for walks that usually stop early (rr, wrr): keys are read in chunks and only
 -- the destinations visited are loaded.
-local KLO_KEYS, KLO_LEN = {}, nil
+local KLO_KEYS, KLO_LEN
 local function kloLen()
   if DESTS then return #DESTS end
   KLO_LEN = KLO_LEN or redis.call('LLEN', K.klo)
@@ -132,7 +138,7 @@ end
 -- key (`<t|u|s>|<client host:port>|<virtual host:port>`, virtual empty when it is the address of
 -- the service, read back from the service key), so its record holds only what changes.
 -- Records are packed with `struct` (see ENTRY_HEAD); a template also keeps its own tuple.
-local CONN, DIRTY_C = {}, {}
+local CONN, DIRTY_C
 local STATE_NAMES = { 'NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT', 'CLOSE',
   'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK', 'UDP', 'INIT1', 'INIT', 'COOKIE_SENT', 'COOKIE_REPLIED',
   'COOKIE_WAIT', 'COOKIE', 'COOKIE_ECHOED', 'SHUTDOWN_SENT', 'SHUTDOWN_RECEIVED', 'SHUTDOWN_ACK_SENT',
@@ -144,7 +150,8 @@ local function numbering(names)
   for i, name in ipairs(names) do out[name] = i end
   return out
 end
-local STATE_NUM, FWD_NUM = numbering(STATE_NAMES), numbering(FWD_NAMES)
+local STATE_NUM, FWD_NUM
+onFirstCall(function() STATE_NUM, FWD_NUM = numbering(STATE_NAMES), numbering(FWD_NAMES) end)
 -- flags, state, forward, destination number, dport, timeout (ms), deadline (ms), arming sequence,
 -- controlled count, fwmark, wheel bucket (-1 near zset, -2 none), nid, controller id
 local ENTRY_HEAD = '>BBBI4HI4ddI4I4i4dHc0'
@@ -153,7 +160,7 @@ local F_TPL, F_INACTIVE, F_NO_OUTPUT, F_ASSURED, F_CALL_ID = 1, 2, 4, 8, 16
 local function b01(x) if x then return 1 end return 0 end
 local function touchConn(c) DIRTY_C[c.id] = c end
 
-local DN = {}
+local DN
 local function destKeyOf(n)
   local key = DN[n]
   if key == nil then key = redis.call('HGET', K.dn, n) or ''; DN[n] = key end
@@ -276,20 +283,68 @@ local function storeConn(c)
   else redis.call('HSET', K.conns, c.id, packConn(c)) end
 end
 
+-- The service's running counters (entry ids, arming sequence, wheel horizon) read once per call
+-- and written back at commit.
+local CTR, CTR_DIRTY
+local function counters()
+  if not CTR then
+    local v = redis.call('HMGET', K.ctr, 'nid', 'seq', 'wp')
+    CTR = { nid = tonumber(v[1]) or 0, seq = tonumber(v[2]) or 0, wp = tonumber(v[3]) or -1 }
+  end
+  return CTR
+end
+local function nextCounter(name)
+  local c = counters()
+  c[name] = c[name] + 1
+  CTR_DIRTY = true
+  return c[name]
+end
+local function nextSeq() return nextCounter('seq') end
+local function setHorizon(wp)
+  counters().wp = wp
+  CTR_DIRTY = true
+end
+
 local function commit()
+  if CTR_DIRTY then
+    redis.call('HSET', K.ctr, 'nid', CTR.nid, 'seq', CTR.seq, 'wp', CTR.wp)
+    CTR_DIRTY = false
+  end
   for id, c in pairs(DIRTY_C) do
     if CONN[id] then storeConn(c) end
   end
   DIRTY_C = {}
   for key, d in pairs(DIRTY_D) do
-    local args = {}
+    local args, loaded = {}, DEST_LOADED[key] or {}
     for _, f in ipairs(D_FIELDS) do
-      args[#args + 1] = f
-      args[#args + 1] = d[f]
+      if d[f] ~= loaded[f] then
+        args[#args + 1] = f
+        args[#args + 1] = d[f]
+        loaded[f] = d[f]
+      end
     end
-    redis.call('HSET', destHash(key), unpack(args))
+    DEST_LOADED[key] = loaded
+    if #args > 0 then redis.call('HSET', destHash(key), unpack(args)) end
   end
   DIRTY_D = {}
 end
 
-local function nextSeq() return redis.call('HINCRBY', K.ctr, 'seq', 1) end
+
+
+-- Every operation starts here: this call's keys and arguments, and fresh per-call state.
+local function begin(keys, argv)
+  if FIRST_CALL then
+    for _, f in ipairs(FIRST_CALL) do f() end
+    FIRST_CALL = nil
+  end
+  K = { cfg = keys[1], klo = keys[2], sched = keys[3], conns = keys[4], tuples = keys[5], tpl = keys[6],
+    dl = keys[7], trash = keys[8], loc = keys[9], ctr = keys[10], dn = keys[11], tab = keys[12], wheel = keys[13] }
+  PREFIX = string.sub(keys[1], 1, #keys[1] - 3)
+  SVC_KEY = string.match(PREFIX, "{(.-)}")
+  ENV = { now = tonumber(argv[1]), eqt = tonumber(argv[2]), enc = tonumber(argv[3]), crm = tonumber(argv[4]),
+    stcp = tonumber(argv[5]), lblcExp = tonumber(argv[6]), lblcrExp = tonumber(argv[7]), tTcp = tonumber(argv[8]),
+    tFin = tonumber(argv[9]), tUdp = tonumber(argv[10]) }
+  SVC, DEST, DIRTY_D, DESTS, DEST_LOADED, KLO_KEYS, KLO_LEN = nil, {}, {}, nil, {}, {}, nil
+  CONN, DIRTY_C, DN, CTR, CTR_DIRTY = {}, {}, {}, nil, false
+  NEED_RANDOM, BEST_KEY, FW_KEY = nil, PREFIX .. 'best', PREFIX .. 'fw'
+end

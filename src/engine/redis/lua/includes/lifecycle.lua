@@ -13,7 +13,7 @@ local function fullId(id) return SVC_KEY .. '~' .. id end
 -- `ip_vs_conn_new` + `ip_vs_bind_dest`. `e.key` is the entry's tuple (connection) or template key;
 -- `e.hashed` false for a one-packet connection, which no later packet may find.
 local function createEntry(dest, e)
-  local nid = redis.call('HINCRBY', K.ctr, 'nid', 1)
+  local nid = nextCounter('nid')
   local kind = e.tpl and 'i' or string.sub(e.proto, 1, 1)
   local inactive = not e.tpl
   if e.inactive ~= nil then inactive = e.inactive end
@@ -33,10 +33,9 @@ end
 -- deadline that moves later leaves the entry where it is (it is moved on when its bucket is
 -- promoted); one that moves earlier queues it again (the older list item is then stale: its
 -- record's `qb` no longer names that bucket, and promotion drops it).
-local function wheelHorizon() return tonumber(redis.call('HGET', K.ctr, 'wp')) or -1 end
+local function wheelHorizon() return counters().wp end
 local function queue(c, bucket)
-  redis.call('RPUSH', PREFIX .. 'w:' .. bucket, c.id)
-  redis.call('ZADD', K.wheel, bucket, bucket)
+  if redis.call('RPUSH', PREFIX .. 'w:' .. bucket, c.id) == 1 then redis.call('ZADD', K.wheel, bucket, bucket) end
   c.qb = bucket
 end
 local function placeTimer(c, horizon)

@@ -6,7 +6,6 @@
 ]]
 local SCHED1, SCHED2 = 8, 16
 local MH_SIZE, MH_BITS = 4093, 6 -- IP_VS_MH_TAB_BITS = CONFIG_IP_VS_MH_TAB_INDEX (12) / 2
-local NEED_RANDOM = nil
 
 local function eligible(d) return d.ol == 0 and d.w > 0 end
 local function overhead(d) return d.ac * 256 + d.ic end
@@ -43,7 +42,6 @@ local BEST_SCORE = {
   ovf = function(d) return -d.w end,
 }
 BEST_SCORE.lblc, BEST_SCORE.lblcr = BEST_SCORE.wlc, BEST_SCORE.wlc
-local BEST_KEY = PREFIX .. 'best'
 local function bestMember(d) return string.format('%010d', ORD_BASE - d.ord) .. d.key end
 
 local function best()
@@ -54,7 +52,7 @@ end
 
 -- twos: a Fenwick tree over the destinations' places (`ord`, larger = nearer the head) holding
 -- each eligible destination's weight, in the hash `fw` (`k<ord>` names the destination).
-local FW_KEY, FW_LEVELS = PREFIX .. 'fw', 32
+local FW_LEVELS = 32
 local function lowbit(j)
   local p = 1
   while j % (p * 2) == 0 do p = p * 2 end
@@ -105,11 +103,12 @@ INDEX_DEST = function(d)
   end
 end
 
--- Drops the indexes; every destination of the list is indexed again at commit.
+-- Drops the indexes and indexes every destination of the list again (scheduler bound or unbound).
 local function resetIndexes()
   redis.call('DEL', BEST_KEY, FW_KEY)
-  for _, d in ipairs(klo()) do touchDest(d) end
+  klo()
   for _, d in pairs(DEST) do d.tw, d.hi = 0, 0 end
+  for _, d in ipairs(klo()) do touchDest(d) end
 end
 
 local function schedGet(field) return redis.call('HGET', K.sched, field) end
@@ -507,7 +506,7 @@ local function promote(now, budget)
     local list = PREFIX .. 'w:' .. bucket
     while true do
       if budget <= 0 then
-        redis.call('HSET', K.ctr, 'wp', math.max(horizon, bucket - 1))
+        setHorizon(math.max(horizon, bucket - 1))
         return 0, false
       end
       local id = redis.call('LPOP', list)
@@ -522,7 +521,7 @@ local function promote(now, budget)
     end
     redis.call('ZREM', K.wheel, first[1])
   end
-  redis.call('HSET', K.ctr, 'wp', target)
+  setHorizon(target)
   return budget, true
 end
 

@@ -5,7 +5,8 @@
 ]]
 local U32 = 4294967296
 local function u32(x) return x % U32 end
-local bxor, bor, lshift, rshift = bit.bxor, bit.bor, bit.lshift, bit.rshift
+local bxor, bor, lshift, rshift
+onFirstCall(function() bxor, bor, lshift, rshift = bit.bxor, bit.bor, bit.lshift, bit.rshift end)
 local v0h, v0l, v1h, v1l, v2h, v2l, v3h, v3l = 0, 0, 0, 0, 0, 0, 0, 0
 
 local function add(ah, al, bh, bl)

@@ -2,7 +2,7 @@
 local TCP_STATES = { 'NONE', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT', 'TIME_WAIT', 'CLOSE',
   'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYNACK' }
 local TCP_COL = {}
-for i, s in ipairs(TCP_STATES) do TCP_COL[s] = i end
+onFirstCall(function() for i, s in ipairs(TCP_STATES) do TCP_COL[s] = i end end)
 local ABBREV = { NO = 'NONE', ES = 'ESTABLISHED', SS = 'SYN_SENT', SR = 'SYN_RECV', FW = 'FIN_WAIT',
   TW = 'TIME_WAIT', CL = 'CLOSE', CW = 'CLOSE_WAIT', LA = 'LAST_ACK', LI = 'LISTEN', SA = 'SYNACK' }
 -- Columns: NO ES SS SR FW TW CL CW LA LI SA
