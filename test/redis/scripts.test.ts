@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
-import { parseConnectionId, serviceKeys } from '../../src/engine/redis/keys.js';
+import { parseConnectionId, scriptKeys, serviceKeys } from '../../src/engine/redis/keys.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { readScripts, ScriptRunner } from '../../src/engine/redis/scripts.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
@@ -65,7 +65,7 @@ describe('redis engine scripts', () => {
     ]) {
       const s = scripts.get(name);
       expect(s, name).toBeDefined();
-      expect(s!.numberOfKeys).toBe(13);
+      expect(s!.numberOfKeys).toBe(1);
       expect(s!.source).toMatch(/KEYS\[1/);
       expect(s!.source).toMatch(/ARGV\[1/);
       expect(s!.source).not.toMatch(/@include/);
@@ -93,8 +93,8 @@ describe('redis engine scripts', () => {
   it('falls back to EVALSHA (SCRIPT LOAD once, EVAL again after NOSCRIPT) from the same sources', async () => {
     const runner = new ScriptRunner(client, undefined, 'evalsha');
     expect(await runner.load()).toBe('evalsha');
-    const keys = serviceKeys('evalsha:', 'tcp:10.0.0.9:80');
-    const argv = [1_000_000, 0, 0, 1, 0, 1800, 86400, 900, 120, 300, '1', '0', '0', '0'];
+    const keys = scriptKeys('evalsha:', 'tcp:10.0.0.9:80');
+    const argv = [1_000_000, '0 0 1 0 1800 86400 900 120 300', '1', '0', '0', '0'];
     const sha = runner.scripts.get('read')!.sha;
     expect(await client.script('EXISTS', sha)).toEqual([1]);
     await client.script('FLUSH');

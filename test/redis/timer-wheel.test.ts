@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
-import { serviceKeys } from '../../src/engine/redis/keys.js';
+import { scriptKeys } from '../../src/engine/redis/keys.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 
@@ -95,11 +95,11 @@ describe('the timer wheel of the redis engine', () => {
     expect(await counters(engine)).toEqual([N, 0]); // SYN_RECV counts as active
     expect(await wheelItems('tw3:')).toBe(N);
     clock.advance(60_000); // SYN_RECV: 60 s
-    const keys = serviceKeys('tw3:', SERVICE);
+    const keys = scriptKeys('tw3:', SERVICE);
     let calls = 0;
     for (;;) {
       // now, sysctls (eqt, enc, crm, secure_tcp, lblc/lblcr expiration), timeouts, budget 1000
-      const argv = [clock.now(), 0, 0, 1, 0, 1800, 86400, 900, 120, 300, 1000];
+      const argv = [clock.now(), '0 0 1 0 1800 86400 900 120 300', 1000];
       const r = JSON.parse(String(await engine.scripts.run('sweep', keys, argv))) as { done: boolean };
       calls++;
       if (r.done) break;

@@ -19,6 +19,8 @@
 import type { ServiceConfig } from '../specs.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../../director/states.js';
 import { DEFAULT_SYSCTL, type SysctlValues } from '../../director/sysctl.js';
+import type { Service } from '../../director/model.js';
+import type { ServiceIndex } from '../../director/service-lookup.js';
 import type { RedisClient } from './client.js';
 import { tagPrefix, type GlobalKeys } from './keys.js';
 
@@ -29,10 +31,12 @@ export interface IndexEntry {
 
 export interface ConfigSnapshot {
   index: Map<string, IndexEntry>;
+  /** The index as service-lookup.ts's `findService` reads it (the kernel's ftpsvc / nullsvc counts). */
+  lookup: ServiceIndex;
   sysctl: SysctlValues;
   timeouts: Timeouts;
-  /** ARGV[2..10] of every service script (ARGV[1] is now). */
-  env: (string | number)[];
+  /** ARGV[2] of every service script (ARGV[1] is now): the sysctls and timeouts scripts read. */
+  env: string;
   loadedAt: number;
 }
 
@@ -42,7 +46,7 @@ export function defaultSysctl(): SysctlValues {
   return { ...DEFAULT_SYSCTL, sync_threshold: [3, 50] };
 }
 
-function envOf(s: SysctlValues, t: Timeouts): (string | number)[] {
+function envOf(s: SysctlValues, t: Timeouts): string {
   return [
     s.expire_quiescent_template,
     s.expire_nodest_conn,
@@ -53,7 +57,20 @@ function envOf(s: SysctlValues, t: Timeouts): (string | number)[] {
     t.tcp,
     t.tcpFin,
     t.udp,
-  ];
+  ].join(' ');
+}
+
+function lookupOf(index: Map<string, IndexEntry>): ServiceIndex {
+  let ftpServices = 0;
+  let portZeroServices = 0;
+  const services = new Map<string, Service>();
+  for (const [key, { cfg }] of index) {
+    services.set(key, { key } as unknown as Service);
+    if (cfg.id.kind !== 'addr') continue;
+    if (cfg.id.port === 21) ftpServices++;
+    if (cfg.id.port === 0) portZeroServices++;
+  }
+  return { get: (key) => services.get(key), ftpServices, portZeroServices };
 }
 
 export class ConfigCache {
@@ -136,7 +153,7 @@ export class ConfigCache {
     });
     const sysctl = sysRaw ? (JSON.parse(sysRaw) as SysctlValues) : defaultSysctl();
     const timeouts = toRaw ? (JSON.parse(toRaw) as Timeouts) : { ...DEFAULT_TIMEOUTS };
-    return { index, sysctl, timeouts, env: envOf(sysctl, timeouts), loadedAt: now };
+    return { index, lookup: lookupOf(index), sysctl, timeouts, env: envOf(sysctl, timeouts), loadedAt: now };
   }
 
   close(): void {

@@ -42,7 +42,10 @@ import type { Protocol } from '../../domain/keys.js';
 
 export const DEFAULT_PREFIX = 'ipvs:';
 
-/** The fixed keys every service script takes, in KEYS order (see lua/includes/core.lua). */
+/**
+ * The fixed keys of a service (see lua/includes/core.lua). A script declares only the first,
+ * `cfg` (KEYS[1]): it names the others from it, all on the same hash tag and slot.
+ */
 export const SERVICE_KEY_NAMES = [
   'cfg',
   'klo',
@@ -66,6 +69,11 @@ export function tagPrefix(prefix: string, service: string): string {
 export function serviceKeys(prefix: string, service: string): string[] {
   const p = tagPrefix(prefix, service);
   return SERVICE_KEY_NAMES.map((name) => p + name);
+}
+
+/** KEYS of every service script: the service's `cfg` key. */
+export function scriptKeys(prefix: string, service: string): [string] {
+  return [`${tagPrefix(prefix, service)}cfg`];
 }
 
 export function destHashKey(prefix: string, service: string, dest: string): string {

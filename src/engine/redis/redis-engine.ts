@@ -26,7 +26,7 @@ import {
 import { formatNetmask } from '../../domain/netmask.js';
 import type { Service } from '../../director/model.js';
 import { templateShape } from '../../director/persistence.js';
-import { findService, noServiceFor, type ServiceIndex } from '../../director/service-lookup.js';
+import { findService, noServiceFor } from '../../director/service-lookup.js';
 import { parseState, type Timeouts } from '../../director/states.js';
 import { patchSysctl, type SysctlValues } from '../../director/sysctl.js';
 import { dhHashKey } from '../../schedulers/dh.js';
@@ -37,7 +37,7 @@ import { shHashKey } from '../../schedulers/sh.js';
 import { SCHED2 } from '../../schedulers/types.js';
 import type { Clock } from '../clock.js';
 import { guarded, unavailable, type RedisClient } from './client.js';
-import { ConfigCache, type IndexEntry } from './config-cache.js';
+import { ConfigCache, type ConfigSnapshot, type IndexEntry } from './config-cache.js';
 import { RedisClock } from './redis-clock.js';
 import type {
   BatchResult,
@@ -77,7 +77,7 @@ import {
   destHashKey,
   globalKeys,
   parseConnectionId,
-  serviceKeys,
+  scriptKeys,
   tagPrefix,
   tupleKey,
   type GlobalKeys,
@@ -334,9 +334,9 @@ export class RedisEngine implements Engine {
     return (await this.config.get()).timeouts;
   }
 
-  /** ARGV[1..10] of every service script: now, the sysctls and the timeouts it reads. */
+  /** ARGV[1..2] of every service script: now, the sysctls and the timeouts it reads. */
   private async env(now: number): Promise<(string | number)[]> {
-    return [now, ...(await this.config.get()).env];
+    return [now, (await this.config.get()).env];
   }
 
   private async run(
@@ -347,8 +347,20 @@ export class RedisEngine implements Engine {
     env?: (string | number)[],
   ): Promise<Reply> {
     const argv = [...(env ?? (await this.env(now))), ...args];
-    const raw = await this.scripts.run(script, serviceKeys(this.prefix, service), argv);
+    const raw = await this.scripts.run(script, this.keysOf(service), argv);
     return JSON.parse(String(raw)) as Reply;
+  }
+
+  private readonly scriptKeyCache = new Map<string, [string]>();
+  /** KEYS of a script call for `service` (cached: a Schedule should not rebuild them). */
+  private keysOf(service: string): [string] {
+    let keys = this.scriptKeyCache.get(service);
+    if (!keys) {
+      if (this.scriptKeyCache.size > 10_000) this.scriptKeyCache.clear();
+      keys = scriptKeys(this.prefix, service);
+      this.scriptKeyCache.set(service, keys);
+    }
+    return keys;
   }
 
   private async index(): Promise<Map<string, IndexEntry>> {
@@ -589,17 +601,17 @@ export class RedisEngine implements Engine {
     const q = parseScheduleRequest(req);
     const started = await this.now();
     let randoms: { range: number; r1: number; r2: number } | undefined;
-    let index = await this.index();
+    let snap = await this.config.get();
     for (let attempt = 0; ; attempt++) {
       const now = attempt === 0 ? started : await this.now();
       let target: ReturnType<RedisEngine['resolveTarget']>;
       try {
-        target = this.resolveTarget(index, q);
+        target = this.resolveTarget(snap, q);
       } catch (err) {
         // A service added a moment ago on another replica: read the configuration once more.
         if (!(err instanceof IpvsError && err.code === 'NO_SERVICE') || attempt > 0) throw err;
         if (!(await this.config.refreshIfOlderThan(MISS_REFRESH_MS))) throw err;
-        index = await this.index();
+        snap = await this.config.get();
         continue;
       }
       const { entry, protocol, virtual } = target;
@@ -658,38 +670,44 @@ export class RedisEngine implements Engine {
         h1 = mhHash(client.ip, hashPort, 0) % MH_TAB_SIZE;
         h2 = (hashPort + fold(client.ip)) >>> 0;
       }
-      const r = await this.run('schedule', key, now, [
-        entry.ver,
-        protocol,
-        client.ip.text,
-        client.port,
-        virtual.ip.text,
-        virtual.port,
-        tupleKey(key, protocol, client.text, virtual.text),
-        initialState ?? '',
-        onePacket ? 1 : 0,
-        preErr ? preErr.code : '',
-        preErr ? preErr.message : '',
-        shape ? 1 : 0,
-        shape?.key ?? '',
-        shape?.protocol ?? '',
-        shape?.caddr.text ?? '',
-        shape?.vaddr.text ?? '',
-        shape?.vport ?? 0,
-        shape?.keepsDestPort ? 1 : 0,
-        callId !== null ? 1 : 0,
-        callId ?? '',
-        svcFwmark || q.fwmark,
-        h1,
-        h2,
-        randoms ? randoms.r1 : '',
-        randoms ? randoms.r2 : '',
-        q.requestId ?? '',
-        IDEMPOTENCY_TTL_MS,
-      ]);
+      const r = await this.run(
+        'schedule',
+        key,
+        now,
+        [
+          entry.ver,
+          protocol,
+          client.ip.text,
+          client.port,
+          virtual.ip.text,
+          virtual.port,
+          tupleKey(key, protocol, client.text, virtual.text),
+          initialState ?? '',
+          onePacket ? 1 : 0,
+          preErr ? preErr.code : '',
+          preErr ? preErr.message : '',
+          shape ? 1 : 0,
+          shape?.key ?? '',
+          shape?.protocol ?? '',
+          shape?.caddr.text ?? '',
+          shape?.vaddr.text ?? '',
+          shape?.vport ?? 0,
+          shape?.keepsDestPort ? 1 : 0,
+          callId !== null ? 1 : 0,
+          callId ?? '',
+          svcFwmark || q.fwmark,
+          h1,
+          h2,
+          randoms ? randoms.r1 : '',
+          randoms ? randoms.r2 : '',
+          q.requestId ?? '',
+          IDEMPOTENCY_TTL_MS,
+        ],
+        [now, snap.env],
+      );
       if (r.err === 'STALE' && attempt < MAX_ATTEMPTS) {
         this.config.invalidate();
-        index = await this.index();
+        snap = await this.config.get();
         continue;
       }
       if (r.err === 'NEED_RANDOM' && attempt < MAX_ATTEMPTS) {
@@ -715,9 +733,10 @@ export class RedisEngine implements Engine {
 
   /** The service a request is for (§2.2), as the memory engine finds it. */
   private resolveTarget(
-    index: Map<string, IndexEntry>,
+    snap: ConfigSnapshot,
     q: ReturnType<typeof parseScheduleRequest>,
   ): { entry: IndexEntry; protocol: Protocol; virtual: Endpoint } {
+    const index = snap.index;
     if (q.service) {
       const key = serviceKeyOf(q.service);
       const entry = index.get(key);
@@ -733,21 +752,9 @@ export class RedisEngine implements Engine {
       if (!q.protocol) throw invalid('protocol', undefined, `is required for fwmark service ${key}`);
       return { entry, protocol: q.protocol, virtual: q.virtual };
     }
-    let ftp = 0;
-    let zero = 0;
-    for (const { cfg } of index.values()) {
-      if (cfg.id.kind !== 'addr') continue;
-      if (cfg.id.port === 21) ftp++;
-      if (cfg.id.port === 0) zero++;
-    }
-    const lookup: ServiceIndex = {
-      get: (key) => (index.has(key) ? ({ key } as unknown as Service) : undefined),
-      ftpServices: ftp,
-      portZeroServices: zero,
-    };
     const virtual = q.virtual!;
     const protocol = q.protocol ?? 'tcp';
-    const found = findService(lookup, protocol, virtual, q.fwmark);
+    const found = findService(snap.lookup, protocol, virtual, q.fwmark);
     if (!found) throw noServiceFor(protocol, virtual, q.fwmark);
     return { entry: index.get(found.service.key)!, protocol, virtual };
   }

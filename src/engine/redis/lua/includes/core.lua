@@ -1,33 +1,39 @@
 --[[
   core: state access for ONE virtual service (one hash tag), shared by every service script.
 
-  KEYS (every service script takes the same 13, all `<prefix>{<service key>}:<name>`):
-    KEYS[1] cfg     hash: service configuration, version, service stats
-    KEYS[2] klo     list: destination keys in kernel list order (LPUSH on add)
-    KEYS[3] sched   hash: scheduler state (rr cur; wrr cl/cw/mw/di; lblc gc counter/seq)
-    KEYS[4] conns   hash: local id -> packed entry, for entries not hashed (one-packet, invalidated)
-    KEYS[5] tuples  hash: connection tuple key -> packed connection (see packConn)
-    KEYS[6] tpl     hash: template key -> packed template
-    KEYS[7] dl      zset: the near timers: entries due within the wheel's promoted horizon, by
-                    deadline, and "gc" (the lblc/lblcr collector); later ones wait in the wheel
-    KEYS[13] wheel  zset: bucket numbers (deadline // WHEEL_MS) that have a list
-                    `<prefix>{<service key>}:w:<bucket>` of local ids (see includes/lifecycle.lua)
-    KEYS[8] trash   set : destination keys in the trash
-    KEYS[9] loc     hash: lblc/lblcr table, destination address -> packed entry
-    KEYS[10] ctr    hash: counters that survive a delete/re-add (nid, seq, dn, ver, totals)
-    KEYS[11] dn     hash: destination number -> destination key (slot tables)
-    KEYS[12] tab    string: dh/sh/mh slot table, 2 bytes (destination number) per slot
-  (KEYS[13] above) plus one hash per destination, `<prefix>{<service key>}:d:<dest key>` (same tag, same slot).
+  KEYS[1] of every service script is `<prefix>{<service key>}:cfg`; the service's other keys are named
+  from it, `<prefix>{<service key>}:<name>` (same hash tag, so the same slot; K.<name> below):
+    cfg     hash: service configuration, version, service stats
+    klo     list: destination keys in kernel list order (LPUSH on add)
+    sched   hash: scheduler state (rr cur; wrr cl/cw/mw/di; lblc gc counter/seq; twos total `twt`,
+            lblc/lblcr "under half weight" count `hic`)
+    conns   hash: local id -> packed entry, for entries not hashed (one-packet, invalidated)
+    tuples  hash: connection tuple key -> packed connection (see packConn)
+    tpl     hash: template key -> packed template
+    dl      zset: the near timers: entries due within the wheel's promoted horizon, by deadline,
+            and "gc" (the lblc/lblcr collector); later ones wait in the wheel
+    wheel   zset: bucket numbers (deadline // WHEEL_MS) that have a list `w:<bucket>` of local ids
+            (see includes/lifecycle.lua)
+    trash   set : destination keys in the trash
+    loc     hash: lblc/lblcr table, destination address -> packed entry
+    ctr     hash: counters that survive a delete/re-add (nid, seq, wp, dn, ordc, ver, totals)
+    dn      hash: destination number -> destination key (slot tables, packed entries)
+    tab     string: dh/sh/mh slot table, 2 bytes (destination number) per slot
+    best    zset: the scheduler's measure index; fw hash: the twos weight tree (schedulers.lua)
+    d:<dest key>  hash: one per destination
+    rq:<request id>  string: a Schedule's answer kept for retries (schedule-1.lua)
 
-  ARGV[1..10] (every service script): now (ms), expire_quiescent_template, expire_nodest_conn,
-    conn_reuse_mode, secure_tcp, lblc_expiration, lblcr_expiration, timeouts tcp, tcpFin, udp.
+  ARGV[1] (every service script): now (ms); ARGV[2]: the sysctls and timeouts the scripts read, as
+    one space-separated text (the replica caches it): expire_quiescent_template expire_nodest_conn
+    conn_reuse_mode secure_tcp lblc_expiration lblcr_expiration, timeouts tcp tcpFin udp.
   Operation arguments start at ARGV[A + 1].
 ]]
 -- Per call (set by `begin`, which every operation runs first): the keys, the key prefix of the
 -- service's tag, the service key, now and the sysctls/timeouts. Loaded as a Redis Functions
 -- library, this file's top level runs once; everything a call changes is reset by `begin`.
 local K, PREFIX, SVC_KEY, ENV
-local A = 10
+local KEY_NAMES = { 'klo', 'sched', 'conns', 'tuples', 'tpl', 'dl', 'trash', 'loc', 'ctr', 'dn', 'tab', 'wheel' }
+local A = 2
 -- Set-up that needs the standard library (a Functions library's top level may not touch any
 -- global while it loads): each include registers it here; the first `begin` runs it.
 local FIRST_CALL = {}
@@ -48,6 +54,16 @@ local function loadService()
   for _, f in ipairs(SVC_NUM) do s[f] = tonumber(s[f]) or 0 end
   SVC = s
   return s
+end
+
+-- What the decision and connection scripts read of the service (the views read it all).
+local SVC_CORE = { 'key', 'port', 'pt', 'sched', 'sf', 'ver' }
+local function loadServiceCore()
+  local v = redis.call('HMGET', K.cfg, unpack(SVC_CORE))
+  if not v[1] then SVC = nil; return nil end
+  SVC = { key = v[1], port = tonumber(v[2]) or 0, pt = tonumber(v[3]) or 0, sched = v[4],
+    sf = tonumber(v[5]) or 0, ver = tonumber(v[6]) or 0 }
+  return SVC
 end
 
 -- Destinations -----------------------------------------------------------------------------
@@ -77,11 +93,17 @@ local function getDest(key)
 end
 -- Set by schedulers.lua: keeps the scheduler's indexes in step with a changed destination.
 local INDEX_DEST = nil
--- Every change of a destination goes through here: written back at commit, indexed at once (a
--- decision later in the same call must see it).
+-- Every change of a destination goes through here: written back at commit, re-indexed before the
+-- next read of an index (`flushIndexes`, so a decision later in the same call sees it) or at commit.
+local INDEX_PENDING
 local function touchDest(d)
   DIRTY_D[d.key] = d
-  if INDEX_DEST then INDEX_DEST(d) end
+  INDEX_PENDING[d.key] = d
+end
+local function flushIndexes()
+  if not INDEX_DEST or next(INDEX_PENDING) == nil then return end
+  for _, d in pairs(INDEX_PENDING) do INDEX_DEST(d) end
+  INDEX_PENDING = {}
 end
 -- The service's destinations in KLO, each with its 0-based `pos`.
 local function klo()
@@ -306,6 +328,7 @@ local function setHorizon(wp)
 end
 
 local function commit()
+  flushIndexes()
   if CTR_DIRTY then
     redis.call('HSET', K.ctr, 'nid', CTR.nid, 'seq', CTR.seq, 'wp', CTR.wp)
     CTR_DIRTY = false
@@ -337,14 +360,15 @@ local function begin(keys, argv)
     for _, f in ipairs(FIRST_CALL) do f() end
     FIRST_CALL = nil
   end
-  K = { cfg = keys[1], klo = keys[2], sched = keys[3], conns = keys[4], tuples = keys[5], tpl = keys[6],
-    dl = keys[7], trash = keys[8], loc = keys[9], ctr = keys[10], dn = keys[11], tab = keys[12], wheel = keys[13] }
   PREFIX = string.sub(keys[1], 1, #keys[1] - 3)
+  K = { cfg = keys[1] }
+  for _, name in ipairs(KEY_NAMES) do K[name] = PREFIX .. name end
   SVC_KEY = string.match(PREFIX, "{(.-)}")
-  ENV = { now = tonumber(argv[1]), eqt = tonumber(argv[2]), enc = tonumber(argv[3]), crm = tonumber(argv[4]),
-    stcp = tonumber(argv[5]), lblcExp = tonumber(argv[6]), lblcrExp = tonumber(argv[7]), tTcp = tonumber(argv[8]),
-    tFin = tonumber(argv[9]), tUdp = tonumber(argv[10]) }
+  local e = {}
+  for word in string.gmatch(argv[2], '%S+') do e[#e + 1] = tonumber(word) end
+  ENV = { now = tonumber(argv[1]), eqt = e[1], enc = e[2], crm = e[3], stcp = e[4], lblcExp = e[5],
+    lblcrExp = e[6], tTcp = e[7], tFin = e[8], tUdp = e[9] }
   SVC, DEST, DIRTY_D, DESTS, DEST_LOADED, KLO_KEYS, KLO_LEN = nil, {}, {}, nil, {}, {}, nil
-  CONN, DIRTY_C, DN, CTR, CTR_DIRTY = {}, {}, {}, nil, false
+  CONN, DIRTY_C, DN, CTR, CTR_DIRTY, INDEX_PENDING = {}, {}, {}, nil, false, {}
   NEED_RANDOM, BEST_KEY, FW_KEY = nil, PREFIX .. 'best', PREFIX .. 'fw'
 end

@@ -45,6 +45,7 @@ BEST_SCORE.lblc, BEST_SCORE.lblcr = BEST_SCORE.wlc, BEST_SCORE.wlc
 local function bestMember(d) return string.format('%010d', ORD_BASE - d.ord) .. d.key end
 
 local function best()
+  flushIndexes()
   local first = redis.call('ZRANGE', BEST_KEY, 0, 0)
   if #first == 0 then return nil end
   return getDest(string.sub(first[1], 11))
@@ -109,6 +110,7 @@ local function resetIndexes()
   klo()
   for _, d in pairs(DEST) do d.tw, d.hi = 0, 0 end
   for _, d in ipairs(klo()) do touchDest(d) end
+  flushIndexes()
 end
 
 local function schedGet(field) return redis.call('HGET', K.sched, field) end
@@ -192,6 +194,7 @@ end
 
 -- twos: random numbers come from the caller (ARGV); without them the call asks for them.
 local function twosPick(r1, r2)
+  flushIndexes()
   local total = tonumber(schedGet('twt')) or 0
   if total <= 0 then return nil end
   r1, r2 = tonumber(r1), tonumber(r2)
@@ -338,6 +341,7 @@ end
 -- (the count of those is kept by INDEX_DEST).
 local function lblcOverloaded(d)
   if d.ac <= d.w then return false end
+  flushIndexes()
   return (tonumber(schedGet('hic')) or 0) > 0
 end
 local function lblcPick(vaddr, now)

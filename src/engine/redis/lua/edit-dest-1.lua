@@ -1,8 +1,8 @@
 --[[
   edit-dest: `ip_vs_edit_dest`: keeps the KLO position; the scheduler's upd_dest hook runs.
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] dest key  ARGV[12] weight  ARGV[13] forward  ARGV[14] upper threshold  ARGV[15] lower threshold
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] dest key  ARGV[4] weight  ARGV[5] forward  ARGV[6] upper threshold  ARGV[7] lower threshold
 
   Returns JSON { ok, dest } or { err = "NOT_FOUND", field }.
 ]]

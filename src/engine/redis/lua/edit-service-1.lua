@@ -2,9 +2,9 @@
   edit-service: `ip_vs_edit_service`: flags, persistence, pe; a different scheduler is bound anew
   (its state lost), the same one keeps it.
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] cfg version the edit was computed from  ARGV[12] scheduler  ARGV[13] SCHED flag bits
-  ARGV[14] persistence timeout s (0: none)  ARGV[15] one-packet 0/1  ARGV[16] pe  ARGV[17] JSON
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] cfg version the edit was computed from  ARGV[4] scheduler  ARGV[5] SCHED flag bits
+  ARGV[6] persistence timeout s (0: none)  ARGV[7] one-packet 0/1  ARGV[8] pe  ARGV[9] JSON
 
   Returns JSON { ok, service } or { err = "NOT_FOUND" | "STALE" }.
 ]]

@@ -2,9 +2,9 @@
   add-dest: `ip_vs_add_dest`: a new or trash-resurrected destination goes to the head of KLO; the
   scheduler's add_dest hook runs (wrr restarts, dh/sh/mh tables are rebuilt) in this same call.
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] dest key  ARGV[12] address  ARGV[13] port  ARGV[14] fold(address)  ARGV[15] mh offset
-  ARGV[16] mh skip  ARGV[17] weight  ARGV[18] forward  ARGV[19] upper threshold  ARGV[20] lower threshold
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] dest key  ARGV[4] address  ARGV[5] port  ARGV[6] fold(address)  ARGV[7] mh offset
+  ARGV[8] mh skip  ARGV[9] weight  ARGV[10] forward  ARGV[11] upper threshold  ARGV[12] lower threshold
 
   Returns JSON { ok, dest } or { err = "NOT_FOUND" | "ALREADY_EXISTS" }.
 ]]

@@ -1,9 +1,9 @@
 --[[
-  zero-stats: `ip_vs_zero_stats` for one service and its destinations (and, with ARGV[12] = "1",
+  zero-stats: `ip_vs_zero_stats` for one service and its destinations (and, with ARGV[4] = "1",
   this tag's share of the director's totals).
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] "1" when the service must exist   ARGV[12] "1" to zero the totals share
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] "1" when the service must exist   ARGV[4] "1" to zero the totals share
 
   Returns JSON { ok } or { err = "NOT_FOUND" }.
 ]]

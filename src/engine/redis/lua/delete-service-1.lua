@@ -2,7 +2,7 @@
   delete-service: every destination goes to the trash (still referenced by entries, §6.6), the
   scheduler's state is dropped; with expire_nodest_conn the orphaned entries go at once.
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
 
   Returns JSON { ok } or { err = "NOT_FOUND" }.
 ]]

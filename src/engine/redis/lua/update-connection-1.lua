@@ -2,10 +2,10 @@
   update-connection: one report about a connection or template (§6): a state or a packet event,
   packet/byte counts; a client packet for a deleted destination is dropped (§6.6).
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] local entry id  ARGV[12] state or ""  ARGV[13] event direction or ""  ARGV[14] TCP flag or ""
-  ARGV[15] inPackets  ARGV[16] outPackets  ARGV[17] inBytes  ARGV[18] outBytes
-  ARGV[19] "1": only say whether the entry exists ({ ok } or NOT_FOUND), change nothing
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] local entry id  ARGV[4] state or ""  ARGV[5] event direction or ""  ARGV[6] TCP flag or ""
+  ARGV[7] inPackets  ARGV[8] outPackets  ARGV[9] inBytes  ARGV[10] outBytes
+  ARGV[11] "1": only say whether the entry exists ({ ok } or NOT_FOUND), change nothing
 
   Returns JSON { ok, conn = entry record, dropped? } or { err = "NOT_FOUND" }.
 ]]
@@ -20,7 +20,7 @@ begin(KEYS, ARGV)
 
 local function main()
   local now = ENV.now
-  loadService()
+  loadServiceCore()
   fireDue(now)
   local c = getConn(ARGV[A + 1])
   if not c then return fail('NOT_FOUND', '', 'connection') end

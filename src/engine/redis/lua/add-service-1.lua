@@ -1,10 +1,10 @@
 --[[
   add-service: creates the service and binds its scheduler (`init_service`).
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] service key  ARGV[12] kind (addr|fwmark)  ARGV[13] protocol  ARGV[14] port  ARGV[15] fwmark
-  ARGV[16] scheduler  ARGV[17] SCHED flag bits  ARGV[18] persistence timeout s (0: none)
-  ARGV[19] one-packet 0/1  ARGV[20] pe ("" or sip)  ARGV[21] configuration JSON (for the caller)
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] service key  ARGV[4] kind (addr|fwmark)  ARGV[5] protocol  ARGV[6] port  ARGV[7] fwmark
+  ARGV[8] scheduler  ARGV[9] SCHED flag bits  ARGV[10] persistence timeout s (0: none)
+  ARGV[11] one-packet 0/1  ARGV[12] pe ("" or sip)  ARGV[13] configuration JSON (for the caller)
 
   Returns JSON { ok, service = { svc, dests } } or { err = "ALREADY_EXISTS" }.
 ]]

@@ -2,9 +2,9 @@
   read: the service as the API shows it, after its due timers fired (so views never show an entry
   past its deadline).
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] "1" to include the service (cfg + destinations in KLO)
-  ARGV[12] "1" to include the trash   ARGV[13] "1" to include every entry   ARGV[14] "1" totals
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] "1" to include the service (cfg + destinations in KLO)
+  ARGV[4] "1" to include the trash   ARGV[5] "1" to include every entry   ARGV[6] "1" totals
 
   Returns JSON { ok, service? = { svc, dests }, trash? = [dest], conns? = [entry], totals? }.
 ]]

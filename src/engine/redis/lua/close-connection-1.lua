@@ -2,8 +2,8 @@
   close-connection: the caller ends a connection (a forced `ip_vs_conn_expire`); a template that
   still controls connections is refused.
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] local entry id
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] local entry id
 
   Returns JSON { ok } or { err = "NOT_FOUND" | "FAILED_PRECONDITION", msg }.
 ]]
@@ -18,7 +18,7 @@ begin(KEYS, ARGV)
 
 local function main()
   local now = ENV.now
-  loadService()
+  loadServiceCore()
   fireDue(now)
   local c = getConn(ARGV[A + 1])
   if not c then return fail('NOT_FOUND', '', 'connection') end

@@ -2,8 +2,8 @@
   delete-dest: `__ip_vs_unlink_dest` + `__ip_vs_del_dest`: out of KLO into the trash, the
   scheduler's del_dest hook runs; with expire_nodest_conn its entries go at once.
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] dest key
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] dest key
 
   Returns JSON { ok } or { err = "NOT_FOUND", field }.
 ]]

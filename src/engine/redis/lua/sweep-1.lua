@@ -1,9 +1,9 @@
 --[[
   sweep: fires this service's due timers (entry expiry, lblc/lblcr collector) at now, at most
-  ARGV[11] of them; the periodic tick calls it for every service tag until done.
+  ARGV[3] of them; the periodic tick calls it for every service tag until done.
 
-  KEYS[1..13] the service's keys; ARGV[1..10] now, sysctls, timeouts (includes/core.lua)
-  ARGV[11] budget
+  KEYS[1] the service's cfg key; ARGV[1] now, ARGV[2] sysctls and timeouts (includes/core.lua)
+  ARGV[3] budget
 
   Returns JSON { ok, done = true when nothing due is left }.
 ]]
@@ -17,7 +17,7 @@
 begin(KEYS, ARGV)
 
 local function main()
-  loadService()
+  loadServiceCore()
   return ok({ done = fireDue(ENV.now, tonumber(ARGV[A + 1])) })
 end
 

@@ -2,17 +2,17 @@
   schedule: one scheduling decision (§2, §5, §6.8) — existing-entry rules, `ip_vs_schedule` or
   `ip_vs_sched_persist`, connection creation and binding — after this service's due timers fired.
 
-  KEYS[1..13]  the service's keys (includes/core.lua)
-  ARGV[1..10]  now and the sysctls/timeouts (includes/core.lua)
-  ARGV[11] cfg version the caller resolved with   ARGV[12] protocol   ARGV[13] client address
-  ARGV[14] client port  ARGV[15] virtual address  ARGV[16] virtual port  ARGV[17] tuple key
-  ARGV[18] initial state or ""  ARGV[19] one-packet 0/1
-  ARGV[20] error code the caller found for a new decision ("" none)   ARGV[21] its message
-  ARGV[22] persistent 0/1  ARGV[23] template key  ARGV[24] template protocol  ARGV[25] template caddr
-  ARGV[26] template vaddr  ARGV[27] template vport  ARGV[28] template keeps dest port 0/1
-  ARGV[29] has Call-ID 0/1  ARGV[30] Call-ID  ARGV[31] fwmark of the entries
-  ARGV[32] h1 (dh bucket / sh,mh index)  ARGV[33] h2 (mh hash base)  ARGV[34] r1  ARGV[35] r2
-  ARGV[36] requestId ("" none)  ARGV[37] how long its answer is kept (ms)
+  KEYS[1]  the service's cfg key (includes/core.lua)
+  ARGV[1]  now; ARGV[2] the sysctls/timeouts (includes/core.lua)
+  ARGV[3] cfg version the caller resolved with   ARGV[4] protocol   ARGV[5] client address
+  ARGV[6] client port  ARGV[7] virtual address  ARGV[8] virtual port  ARGV[9] tuple key
+  ARGV[10] initial state or ""  ARGV[11] one-packet 0/1
+  ARGV[12] error code the caller found for a new decision ("" none)   ARGV[13] its message
+  ARGV[14] persistent 0/1  ARGV[15] template key  ARGV[16] template protocol  ARGV[17] template caddr
+  ARGV[18] template vaddr  ARGV[19] template vport  ARGV[20] template keeps dest port 0/1
+  ARGV[21] has Call-ID 0/1  ARGV[22] Call-ID  ARGV[23] fwmark of the entries
+  ARGV[24] h1 (dh bucket / sh,mh index)  ARGV[25] h2 (mh hash base)  ARGV[26] r1  ARGV[27] r2
+  ARGV[28] requestId ("" none)  ARGV[29] how long its answer is kept (ms)
 
   A request id's first successful answer is kept in `<prefix>{<service key>}:rq:<id>` (the only
   key with a Redis TTL: it moves no counter); a retry with that id, from any replica, gets that
@@ -51,7 +51,7 @@ end
 
 local function main()
   local now = ENV.now
-  if not loadService() or SVC.ver ~= tonumber(ARGV[A + 1]) then return { err = 'STALE' } end
+  if not loadServiceCore() or SVC.ver ~= tonumber(ARGV[A + 1]) then return { err = 'STALE' } end
   fireDue(now)
   local proto, caddr, cport = ARGV[A + 2], ARGV[A + 3], tonumber(ARGV[A + 4])
   local vaddr, vport, tuple = ARGV[A + 5], tonumber(ARGV[A + 6]), ARGV[A + 7]
