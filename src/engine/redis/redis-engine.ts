@@ -38,6 +38,7 @@ import { SCHED2 } from '../../schedulers/types.js';
 import type { Clock } from '../clock.js';
 import { guarded, unavailable, type RedisClient } from './client.js';
 import { ConfigCache, type ConfigSnapshot, type IndexEntry } from './config-cache.js';
+import { explanation } from './explain.js';
 import { RedisClock } from './redis-clock.js';
 import type {
   BatchResult,
@@ -614,7 +615,7 @@ export class RedisEngine implements Engine {
         snap = await this.config.get();
         continue;
       }
-      const { entry, protocol, virtual } = target;
+      const { entry, protocol, virtual, how } = target;
       const cfg = entry.cfg;
       const key = cfg.key;
       const initialState =
@@ -702,6 +703,7 @@ export class RedisEngine implements Engine {
           randoms ? randoms.r2 : '',
           q.requestId ?? '',
           IDEMPOTENCY_TTL_MS,
+          q.explain ? 1 : 0,
         ],
         [now, snap.env],
       );
@@ -727,6 +729,9 @@ export class RedisEngine implements Engine {
         state: r.state,
       };
       if (r.template) response.template = r.template;
+      if (q.explain && r.explain) {
+        response.explain = explanation(cfg.scheduler, cfg.schedFlags, how, r.explain, r.destination);
+      }
       return response;
     }
   }
@@ -735,7 +740,7 @@ export class RedisEngine implements Engine {
   private resolveTarget(
     snap: ConfigSnapshot,
     q: ReturnType<typeof parseScheduleRequest>,
-  ): { entry: IndexEntry; protocol: Protocol; virtual: Endpoint } {
+  ): { entry: IndexEntry; protocol: Protocol; virtual: Endpoint; how: string } {
     const index = snap.index;
     if (q.service) {
       const key = serviceKeyOf(q.service);
@@ -746,17 +751,22 @@ export class RedisEngine implements Engine {
         if (q.protocol && q.protocol !== id.protocol) {
           throw invalid('protocol', q.protocol, `does not match service ${key}`);
         }
-        return { entry, protocol: id.protocol, virtual: q.virtual ?? endpoint(id.ip, id.port) };
+        return {
+          entry,
+          protocol: id.protocol,
+          virtual: q.virtual ?? endpoint(id.ip, id.port),
+          how: 'by key',
+        };
       }
       if (!q.virtual) throw invalid('virtual', undefined, `is required for fwmark service ${key}`);
       if (!q.protocol) throw invalid('protocol', undefined, `is required for fwmark service ${key}`);
-      return { entry, protocol: q.protocol, virtual: q.virtual };
+      return { entry, protocol: q.protocol, virtual: q.virtual, how: 'by key' };
     }
     const virtual = q.virtual!;
     const protocol = q.protocol ?? 'tcp';
     const found = findService(snap.lookup, protocol, virtual, q.fwmark);
     if (!found) throw noServiceFor(protocol, virtual, q.fwmark);
-    return { entry: index.get(found.service.key)!, protocol, virtual };
+    return { entry: index.get(found.service.key)!, protocol, virtual, how: found.how };
   }
 
   // ---- connections ------------------------------------------------------------------------

@@ -12,13 +12,15 @@
   ARGV[18] template vaddr  ARGV[19] template vport  ARGV[20] template keeps dest port 0/1
   ARGV[21] has Call-ID 0/1  ARGV[22] Call-ID  ARGV[23] fwmark of the entries
   ARGV[24] h1 (dh bucket / sh,mh index)  ARGV[25] h2 (mh hash base)  ARGV[26] r1  ARGV[27] r2
-  ARGV[28] requestId ("" none)  ARGV[29] how long its answer is kept (ms)
+  ARGV[28] requestId ("" none)  ARGV[29] how long its answer is kept (ms)  ARGV[30] explain 0/1
 
   A request id's first successful answer is kept in `<prefix>{<service key>}:rq:<id>` (the only
   key with a Redis TTL: it moves no counter); a retry with that id, from any replica, gets that
   answer back and changes nothing.
 
-  Returns JSON: { ok, service, destination, forward, connection, persistent, template?, reused, state }
+  Returns JSON: { ok, service, destination, forward, connection, persistent, template?, reused, state,
+    explain? = { dests = the list before the decision, sched = scheduler state, existing, template } }
+    (explain: the caller builds candidates with the scheduler module's own `describe`)
     or { err = "STALE" } (configuration changed: resolve again), { err = "NEED_RANDOM", range = n }
     (twos needs two random numbers below n), or { err = code, msg, field }.
 ]]
@@ -31,11 +33,29 @@
 --- @include "includes/views"
 begin(KEYS, ARGV)
 
+-- explain (ARGV[A + 28] = 1): what the decision saw, taken just before it (O(n), on request only)
+local EXPLAIN = nil
+local function observe()
+  if ARGV[A + 28] ~= '1' or EXPLAIN.dests then return end
+  flushIndexes()
+  local dests = {}
+  for i, d in ipairs(klo()) do
+    dests[i] = { key = d.key, ip = d.ip, port = d.port, w = d.w, lw = d.lw, ac = d.ac, ic = d.ic, ol = d.ol,
+      tr = d.tr }
+  end
+  EXPLAIN.dests = dests
+  EXPLAIN.sched = redis.call('HGETALL', K.sched)
+end
+
 local function respond(c, reused)
   local d = getDest(c.dest)
   local r = { service = SVC.key, destination = d.key, forward = d.fwd, connection = fullId(c.id),
     persistent = c.ctl ~= '', reused = reused, state = c.state }
   if c.ctl ~= '' then r.template = fullId(c.ctl) end
+  if ARGV[A + 28] == '1' then
+    observe()
+    r.explain = EXPLAIN
+  end
   return ok(r)
 end
 
@@ -51,6 +71,7 @@ end
 
 local function main()
   local now = ENV.now
+  EXPLAIN = { existing = 'none', template = 'none' }
   if not loadServiceCore() or SVC.ver ~= tonumber(ARGV[A + 1]) then return { err = 'STALE' } end
   fireDue(now)
   local proto, caddr, cport = ARGV[A + 2], ARGV[A + 3], tonumber(ARGV[A + 4])
@@ -66,14 +87,17 @@ local function main()
     local ed = getDest(existing.dest)
     if reschedules(existing, ed, proto) then
       discard = existing
+      EXPLAIN.existing = 'rescheduled'
     elseif ed.tr == 1 then
       if ENV.enc == 0 then
         return fail('NO_DESTINATION', 'connection ' .. fullId(existing.id) .. ' belongs to deleted destination '
           .. ed.key .. ': packet dropped (expire_nodest_conn=0)', 'service')
       end
       discard = existing
+      EXPLAIN.existing = 'rescheduled'
     else
       -- §6.8 rule 3: the packet follows the existing entry
+      EXPLAIN.existing = 'followed'
       if proto == 'tcp' then packetEvent(existing, 'in', 'syn')
       elseif proto == 'udp' then packetEvent(existing, 'in', nil)
       else enterState(existing, sctpInitFromClient(existing.state)) end
@@ -100,13 +124,16 @@ local function main()
     local callId = false
     if ARGV[A + 19] == '1' then callId = ARGV[A + 20] end
     local ct = getConnByKey(K.tpl, tkey)
+    EXPLAIN.template = ct and 'hit' or 'miss'
     if ct then
       local td = getDest(ct.dest)
       if not (td.tr == 0 and not (ENV.eqt == 1 and td.w == 0)) then
         invalidateTemplate(ct)
         ct = nil
+        EXPLAIN.template = 'invalid'
       end
     end
+    observe()
     local dest
     if ct then
       dest = getDest(ct.dest)
@@ -128,6 +155,7 @@ local function main()
     ct.nctl = ct.nctl + 1
     rearm(ct, now)
   else
+    observe()
     local dest = pick(args)
     if not dest then return noDest() end
     local dport = vport
