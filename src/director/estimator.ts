@@ -2,7 +2,7 @@
  * The rate estimator (`ip_vs_est.c`, §1.4): every 2 s each stats block's rates move a quarter of the
  * way toward the last interval's rate — an EWMA kept in scaled integers (cps/pps ×2^10, bps ×2^5).
  */
-import type { Stats } from './model.js';
+import type { Counters, Stats } from './model.js';
 
 export const ESTIMATOR_INTERVAL_MS = 2_000;
 
@@ -24,4 +24,30 @@ export function zeroStats(s: Stats): void {
   s.conns = s.inPkts = s.outPkts = s.inBytes = s.outBytes = 0;
   s.last = { conns: 0, inPkts: 0, outPkts: 0, inBytes: 0, outBytes: 0 };
   s.est = { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 };
+}
+
+/** The rates of a stats block as `ip_vs_read_estimator` reports them (scaled values, rounded). */
+export function readRates(est: Stats['est']): {
+  cps: number;
+  inPps: number;
+  outPps: number;
+  inBps: number;
+  outBps: number;
+} {
+  return {
+    cps: Math.floor((est.cps + 511) / 1024),
+    inPps: Math.floor((est.inpps + 511) / 1024),
+    outPps: Math.floor((est.outpps + 511) / 1024),
+    inBps: Math.floor((est.inbps + 15) / 32),
+    outBps: Math.floor((est.outbps + 15) / 32),
+  };
+}
+
+/** A fresh stats block over `counters`: the next estimate sees only what comes after. */
+export function startStats(counters: Counters): Stats {
+  return {
+    ...counters,
+    last: { ...counters },
+    est: { cps: 0, inpps: 0, outpps: 0, inbps: 0, outbps: 0 },
+  };
 }

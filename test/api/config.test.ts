@@ -212,7 +212,7 @@ describe('a start with REDIS_URL', () => {
       expect((await fetchJson(base, 'POST', '/v1/services', { address: '10.0.0.1', port: 80 })).status).toBe(
         201,
       );
-      expect(await redis.admin().hexists('ipvs:services', 'tcp:10.0.0.1:80')).toBe(1);
+      expect(await redis.admin().hexists('ipvs:{tcp:10.0.0.1:80}:cfg', 'json')).toBe(1);
       const before = (await fetchJson(base, 'GET', '/v1/clock')).body.nowMs as number;
       expect(Number(await redis.admin().get('ipvs:clock'))).toBe(before);
       const after = (await fetchJson(base, 'POST', '/v1/clock/advance', { seconds: 1.5 })).body.nowMs;

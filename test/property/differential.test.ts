@@ -5,15 +5,15 @@
  * randomInt (twos draws the same numbers in both). After EVERY step the outcome (schedule answer or
  * error code) and the whole observable state (listServices, listConnections) must be equal.
  *
- * Normalised (Redis engine phase-1 gaps documented in src/engine/redis/redis-engine.ts, or aspects
- * that are not behaviour):
- *  - estimator rates (cps, inPps, outPps, inBps, outBps) read 0 on redis: compared without them;
+ * Normalised (aspects compared elsewhere, or that are not behaviour):
+ *  - estimator rates (cps, inPps, outPps, inBps, outBps): the redis engine runs the estimator on
+ *    its tick, which this test does not call every period; test/redis/rates.test.ts compares them;
  *  - listServices order: redis lists by key, memory by creation: services compared sorted by key
  *    (destinations keep their order: it is the KLO order the schedulers walk);
  *  - connection / template ids differ between engines: connections are compared as a multiset of
  *    their structure, `controlledBy` mapped through the controlling template's identity;
  *  - error messages: only the code is compared;
- *  - `explain` is not requested (absent on redis).
+ *  - `explain` is not requested here (test/redis/explain.test.ts compares it).
  *
  * PROPERTY_RUNS / DIFF_RUNS override the number of runs.
  */

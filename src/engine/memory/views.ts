@@ -2,10 +2,11 @@
 import { formatEndpoint } from '../../domain/keys.js';
 import { formatNetmask } from '../../domain/netmask.js';
 import { SVC_ONEPACKET, type Conn, type Dest, type Service, type Stats } from '../../director/model.js';
+import { readRates } from '../../director/estimator.js';
 import { schedFlagNames } from '../../schedulers/registry.js';
 import type { Connection, DestinationStatus, ServiceStatus, StatsView } from '../engine.js';
 
-/** `ip_vs_read_estimator`: rates are kept scaled (×2^10 for cps/pps, ×2^5 for bps) and rounded. */
+/** Counters and rates (`ip_vs_read_estimator`: kept scaled, ×2^10 for cps/pps and ×2^5 for bps, rounded). */
 export function statsView(s: Stats): StatsView {
   return {
     conns: s.conns,
@@ -13,11 +14,7 @@ export function statsView(s: Stats): StatsView {
     outPkts: s.outPkts,
     inBytes: s.inBytes,
     outBytes: s.outBytes,
-    cps: Math.floor((s.est.cps + 511) / 1024),
-    inPps: Math.floor((s.est.inpps + 511) / 1024),
-    outPps: Math.floor((s.est.outpps + 511) / 1024),
-    inBps: Math.floor((s.est.inbps + 15) / 32),
-    outBps: Math.floor((s.est.outbps + 15) / 32),
+    ...readRates(s.est),
   };
 }
 

@@ -1,13 +1,13 @@
 /**
  * The redis engine: N stateless replicas share one Redis. Every operation on a virtual service is
- * ONE atomic Lua call (EVALSHA) on that service's slot — read, decide and count cannot interleave
+ * ONE atomic Lua call (FCALL, or EVALSHA on a Redis without Functions) on that service's slot — read, decide and count cannot interleave
  * between replicas, so least-connection is exact across the fleet. Requests are validated here
  * with the same functions as the memory engine (src/engine/specs.ts); the scripts (lua/) hold the
  * IPVS flow and answer in the shapes the memory engine's views give.
  *
- * Phase 1 gaps: conn-sync methods refuse (FAILED_PRECONDITION);
- * `explain` is not produced; estimator rates read 0; idempotency (requestId) is per replica;
- * the global service index is written after the atomic admin call (not inside it).
+ * Configuration is cached per replica (config-cache.ts); `explain` candidates come from the
+ * scheduler modules' own describe (explain.ts); rates from the shared estimator (rates.ts).
+ * Conn-sync methods refuse (FAILED_PRECONDITION): a redis fleet does not run the sync daemon yet.
  *
  * Redis unreachable (see client.ts): every public method turns a connection failure into
  * UNAVAILABLE naming Redis (HTTP 503, gRPC UNAVAILABLE); `ready()` pings with a short timeout.
@@ -24,7 +24,7 @@ import {
   type Protocol,
 } from '../../domain/keys.js';
 import { formatNetmask } from '../../domain/netmask.js';
-import type { Service } from '../../director/model.js';
+import type { Counters, Service } from '../../director/model.js';
 import { templateShape } from '../../director/persistence.js';
 import { findService, noServiceFor } from '../../director/service-lookup.js';
 import { parseState, type Timeouts } from '../../director/states.js';
@@ -39,6 +39,7 @@ import type { Clock } from '../clock.js';
 import { guarded, unavailable, type RedisClient } from './client.js';
 import { ConfigCache, type ConfigSnapshot, type IndexEntry } from './config-cache.js';
 import { explanation } from './explain.js';
+import { advanceRates, parseRates, periodOf, ratesOf, type RatesState } from './rates.js';
 import { RedisClock } from './redis-clock.js';
 import type {
   BatchResult,
@@ -193,11 +194,22 @@ const list = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : []);
 const hostPort = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 const mathRandomInt = (n: number) => Math.floor(Math.random() * n);
 
-function stats(conns: number, inPkts: number, outPkts: number, inBytes: number, outBytes: number): StatsView {
-  return { conns, inPkts, outPkts, inBytes, outBytes, cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 };
+function stats(
+  conns: number,
+  inPkts: number,
+  outPkts: number,
+  inBytes: number,
+  outBytes: number,
+  rates?: Parameters<typeof ratesOf>[0],
+): StatsView {
+  return { conns, inPkts, outPkts, inBytes, outBytes, ...ratesOf(rates) };
 }
 
-function destView(d: DestRecord): DestinationStatus {
+function countersOf(x: { sc: number; sip: number; sop: number; sib: number; sob: number }): Counters {
+  return { conns: +x.sc, inPkts: +x.sip, outPkts: +x.sop, inBytes: +x.sib, outBytes: +x.sob };
+}
+
+function destView(d: DestRecord, rates?: RatesState): DestinationStatus {
   return {
     key: d.key,
     address: d.ip,
@@ -211,11 +223,11 @@ function destView(d: DestRecord): DestinationStatus {
     persistentConns: d.pc,
     overloaded: d.ol === 1,
     available: d.tr === 0,
-    stats: stats(d.sc, d.sip, d.sop, d.sib, d.sob),
+    stats: stats(d.sc, d.sip, d.sop, d.sib, d.sob, rates?.dests[d.key]),
   };
 }
 
-function serviceView(rec: Reply): ServiceStatus {
+function serviceView(rec: Reply, rates?: RatesState): ServiceStatus {
   const svc = rec.svc as Record<string, string | number>;
   const cfg = JSON.parse(String(svc.json)) as ServiceConfig;
   const view: ServiceStatus = {
@@ -228,8 +240,8 @@ function serviceView(rec: Reply): ServiceStatus {
       : null,
     onePacket: cfg.onePacket,
     pe: cfg.pe,
-    destinations: list<DestRecord>(rec.dests).map(destView),
-    stats: stats(+svc.sc, +svc.sip, +svc.sop, +svc.sib, +svc.sob),
+    destinations: list<DestRecord>(rec.dests).map((d) => destView(d, rates)),
+    stats: stats(+svc.sc, +svc.sip, +svc.sop, +svc.sib, +svc.sob, rates?.svc),
   };
   if (cfg.id.kind === 'addr') {
     view.protocol = cfg.id.protocol;
@@ -277,6 +289,8 @@ export class RedisEngine implements Engine {
   private readonly randomInt: (n: number) => number;
   private readonly interval: NodeJS.Timeout | undefined;
   private readonly config: ConfigCache;
+  /** The last 2 s period whose rates this replica saw stored, per service tag. */
+  private readonly estimated = new Map<string, number>();
   private ticking = false;
 
   constructor(options: RedisEngineOptions) {
@@ -402,6 +416,8 @@ export class RedisEngine implements Engine {
     ]);
     if (r.err === 'ALREADY_EXISTS') throw alreadyExists('service', `service ${cfg.key} already exists`);
     this.check(r);
+    this.estimated.delete(cfg.key);
+    await this.estimate(cfg.key, now, await this.env(now)); // rates count from the creation on
     await this.config.announce();
     return serviceView(r.service);
   }
@@ -465,7 +481,7 @@ export class RedisEngine implements Engine {
   async getService(key: string): Promise<ServiceStatus> {
     const r = await this.readTag(String(key), await this.now(), { service: true });
     if (!r.service) throw notFound('service', `no such service ${key}`);
-    return serviceView(r.service);
+    return serviceView(r.service, parseRates(r.rates));
   }
 
   async listServices(): Promise<ServiceStatus[]> {
@@ -474,7 +490,7 @@ export class RedisEngine implements Engine {
     const out: ServiceStatus[] = [];
     for (const key of [...(await this.index()).keys()].sort()) {
       const r = await this.readTag(key, now, { service: true }, env);
-      if (r.service) out.push(serviceView(r.service));
+      if (r.service) out.push(serviceView(r.service, parseRates(r.rates)));
     }
     return out;
   }
@@ -580,12 +596,17 @@ export class RedisEngine implements Engine {
     const now = await this.now();
     const env = await this.env(now);
     const total = [0, 0, 0, 0, 0];
+    const totalRates = { cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 };
     const services: StatsSnapshot['services'] = [];
     for (const tag of await this.tags()) {
       const r = await this.readTag(tag, now, { service: true, totals: true }, env);
       list<number>(r.totals).forEach((v, i) => (total[i] += v));
+      const rates = parseRates(r.rates);
+      // the director's rates: the sum of each tag's share (each estimated on its own)
+      for (const [k, v] of Object.entries(ratesOf(rates?.total)))
+        totalRates[k as keyof typeof totalRates] += v;
       if (r.service) {
-        const view = serviceView(r.service);
+        const view = serviceView(r.service, rates);
         services.push({
           key: view.key,
           stats: view.stats,
@@ -593,7 +614,7 @@ export class RedisEngine implements Engine {
         });
       }
     }
-    return { total: stats(total[0], total[1], total[2], total[3], total[4]), services };
+    return { total: { ...stats(total[0], total[1], total[2], total[3], total[4]), ...totalRates }, services };
   }
 
   // ---- decisions --------------------------------------------------------------------------
@@ -923,7 +944,34 @@ export class RedisEngine implements Engine {
         this.check(r);
         if (r.done) break;
       }
+      await this.estimate(tag, now, env);
     }
+  }
+
+  /** The 2 s rate estimator of one service tag, once per period across the fleet (rates.ts). */
+  private async estimate(tag: string, now: number, env: (string | number)[]): Promise<void> {
+    const period = periodOf(now);
+    if (this.estimated.get(tag) === period) return;
+    const r = await this.readTag(tag, now, { service: true, totals: true }, env);
+    const t = list<number>(r.totals);
+    const dests: Record<string, Counters> = {};
+    for (const d of list<DestRecord>(r.service?.dests)) dests[d.key] = countersOf(d);
+    const next = advanceRates(parseRates(r.rates), period, {
+      svc: r.service
+        ? countersOf(r.service.svc)
+        : { conns: 0, inPkts: 0, outPkts: 0, inBytes: 0, outBytes: 0 },
+      dests,
+      total: {
+        conns: t[0] ?? 0,
+        inPkts: t[1] ?? 0,
+        outPkts: t[2] ?? 0,
+        inBytes: t[3] ?? 0,
+        outBytes: t[4] ?? 0,
+      },
+    });
+    if (next) this.check(await this.run('save-rates', tag, now, [period, JSON.stringify(next)], env));
+    if (this.estimated.size > 10_000) this.estimated.clear();
+    this.estimated.set(tag, period);
   }
 
   async snapshot(): Promise<EngineSnapshot> {
@@ -932,7 +980,7 @@ export class RedisEngine implements Engine {
     const snap: EngineSnapshot = { nowMs: now, services: [], trash: [], connections: [] };
     for (const tag of await this.tags()) {
       const r = await this.readTag(tag, now, { service: true, trash: true, conns: true }, env);
-      if (r.service) snap.services.push(serviceView(r.service));
+      if (r.service) snap.services.push(serviceView(r.service, parseRates(r.rates)));
       for (const d of list<DestRecord>(r.trash)) snap.trash.push({ ...destView(d), service: tag });
       for (const c of list<ConnRecord>(r.conns)) snap.connections.push(connectionView(c, tag, now));
     }

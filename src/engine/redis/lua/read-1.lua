@@ -6,7 +6,8 @@
   ARGV[3] "1" to include the service (cfg + destinations in KLO)
   ARGV[4] "1" to include the trash   ARGV[5] "1" to include every entry   ARGV[6] "1" totals
 
-  Returns JSON { ok, service? = { svc, dests }, trash? = [dest], conns? = [entry], totals? }.
+  Returns JSON { ok, service? = { svc, dests }, trash? = [dest], conns? = [entry], totals?,
+    rates? = the rate estimator state (JSON text, rates.ts) with the service or the totals }.
 ]]
 --- @include "includes/core"
 --- @include "includes/accounting"
@@ -22,6 +23,7 @@ local function main()
   fireDue(ENV.now)
   local r = ok()
   if ARGV[A + 1] == '1' and SVC then r.service = serviceRecord() end
+  if ARGV[A + 1] == '1' or ARGV[A + 4] == '1' then r.rates = redis.call('GET', PREFIX .. 'est') or '' end
   if ARGV[A + 2] == '1' then
     r.trash = {}
     for _, key in ipairs(redis.call('SMEMBERS', K.trash)) do r.trash[#r.trash + 1] = getDest(key) end

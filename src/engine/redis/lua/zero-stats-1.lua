@@ -19,6 +19,7 @@ begin(KEYS, ARGV)
 local function main()
   loadService()
   fireDue(ENV.now)
+  redis.call('DEL', PREFIX .. 'est') -- rates start again from zero with the counters
   if ARGV[A + 2] == '1' then redis.call('HSET', K.ctr, 'tsc', 0, 'tsip', 0, 'tsop', 0, 'tsib', 0, 'tsob', 0) end
   if not SVC then
     if ARGV[A + 1] == '1' then return fail('NOT_FOUND', '', 'service') end
