@@ -816,10 +816,9 @@ export class RedisEngine implements Engine {
     }
   }
 
-  private async update1(id: string, p: ParsedConnectionId, u: UpdateQuery): Promise<Connection> {
-    const now = await this.now();
-    const r = await this.run('update-connection', p.service, now, [
-      p.local,
+  /** A report's arguments to the scripts: state, direction, flag, packet and byte counts. */
+  private reportArgs(u: UpdateQuery): (string | number)[] {
+    return [
       u.state ?? '',
       u.event?.direction ?? '',
       u.event?.flag ?? '',
@@ -827,8 +826,12 @@ export class RedisEngine implements Engine {
       u.outPackets,
       u.inBytes,
       u.outBytes,
-      '0',
-    ]);
+    ];
+  }
+
+  private async update1(id: string, p: ParsedConnectionId, u: UpdateQuery): Promise<Connection> {
+    const now = await this.now();
+    const r = await this.run('update-connection', p.service, now, [p.local, ...this.reportArgs(u), '0']);
     if (r.err === 'NOT_FOUND') throw notFound('connection', `no such connection ${id}`);
     this.check(r);
     const view = connectionView(r.conn as ConnRecord, p.service, now);
@@ -848,31 +851,55 @@ export class RedisEngine implements Engine {
   }
 
   /**
-   * Each item is its own atomic call (phase 1); results keep the request's order. An item that
-   * meets Redis unreachable answers UNAVAILABLE in its result, so the caller knows which applied.
+   * The items of each service (tag) go in ONE atomic call, in request order (batch-1.lua); a batch
+   * that spans services makes one call per service (a cluster keeps each on its own slot). Results
+   * keep the request's order. A call that meets Redis unreachable answers UNAVAILABLE for each of
+   * its items (none of them applied); items of other services stand or fail on their own.
    */
   async batch(updates: BatchUpdate[]): Promise<BatchResult[]> {
     if (!Array.isArray(updates))
       throw new IpvsError('INVALID_ARGUMENT', 'updates: must be a list', 'updates');
-    const results: BatchResult[] = [];
+    const results: BatchResult[] = new Array(updates.length);
+    const failed = (i: number, connection: string, caught: unknown) => {
+      const err = unavailable(caught);
+      if (!(err instanceof IpvsError)) throw err;
+      const message = err.message.startsWith('updates[') ? err.message : `updates[${i}]: ${err.message}`;
+      results[i] = { connection, ok: false, error: { code: err.code, message } };
+    };
+    const groups = new Map<string, { i: number; id: string; args: (string | number)[] }[]>();
     for (const [i, item] of updates.entries()) {
       const connection = typeof item?.connection === 'string' ? item.connection : '';
       try {
         const { connection: id, close, ...update } = parseBatchItem(item, `updates[${i}]`);
+        const p = this.entryId(id);
+        const group = groups.get(p.service) ?? [];
+        groups.set(p.service, group);
         if (close) {
-          await this.closeConnection(id);
-          results.push({ connection, ok: true });
+          group.push({ i, id, args: ['c', p.local, '', '', '', 0, 0, 0, 0] });
         } else {
-          const p = this.entryId(id);
           const u = await this.validUpdate(id, p, update);
-          results.push({ connection, ok: true, result: await this.update1(id, p, u) });
+          group.push({ i, id, args: ['u', p.local, ...this.reportArgs(u)] });
         }
       } catch (caught) {
-        // Redis away mid-batch: this item (and each later one) answers UNAVAILABLE; earlier ones stand.
-        const err = unavailable(caught);
-        if (!(err instanceof IpvsError)) throw err;
-        const message = err.message.startsWith('updates[') ? err.message : `updates[${i}]: ${err.message}`;
-        results.push({ connection, ok: false, error: { code: err.code, message } });
+        failed(i, connection, caught);
+      }
+    }
+    for (const [service, items] of groups) {
+      try {
+        const now = await this.now();
+        const r = await this.run('batch', service, now, [items.length, ...items.flatMap((x) => x.args)]);
+        this.check(r);
+        list<Reply>(r.results).forEach((res, k) => {
+          const { i, id } = items[k];
+          if (res.err === 'NOT_FOUND')
+            return failed(i, id, notFound('connection', `no such connection ${id}`));
+          if (res.err) return failed(i, id, new IpvsError(res.err, res.msg, res.field || undefined));
+          if (!res.conn) return (results[i] = { connection: id, ok: true });
+          const view = connectionView(res.conn as ConnRecord, service, now);
+          results[i] = { connection: id, ok: true, result: res.dropped ? { ...view, dropped: true } : view };
+        });
+      } catch (caught) {
+        for (const { i, id } of items) failed(i, id, caught);
       }
     }
     return results;

@@ -14,6 +14,7 @@
 --- @include "includes/lifecycle"
 --- @include "includes/schedulers"
 --- @include "includes/views"
+--- @include "includes/connections"
 begin(KEYS, ARGV)
 
 local function main()
@@ -22,12 +23,7 @@ local function main()
   fireDue(now)
   local c = getConn(ARGV[A + 1])
   if not c then return fail('NOT_FOUND', '', 'connection') end
-  if c.nctl > 0 then
-    return fail('FAILED_PRECONDITION', 'connection: template ' .. fullId(c.id) .. ' still controls '
-      .. c.nctl .. ' connection(s); close those first', 'connection')
-  end
-  expireEntry(c, now, true)
-  return ok()
+  return closeEntry(c, now)
 end
 
 local result = main()

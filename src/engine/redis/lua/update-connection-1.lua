@@ -16,6 +16,7 @@
 --- @include "includes/lifecycle"
 --- @include "includes/schedulers"
 --- @include "includes/views"
+--- @include "includes/connections"
 begin(KEYS, ARGV)
 
 local function main()
@@ -25,35 +26,10 @@ local function main()
   local c = getConn(ARGV[A + 1])
   if not c then return fail('NOT_FOUND', '', 'connection') end
   if ARGV[A + 9] == '1' then return ok() end
-  local state, dir, flag = ARGV[A + 2], ARGV[A + 3], ARGV[A + 4]
+  local flag = ARGV[A + 4]
   if flag == '' then flag = nil end
-  local inP, outP = tonumber(ARGV[A + 5]), tonumber(ARGV[A + 6])
-  local inB, outB = tonumber(ARGV[A + 7]), tonumber(ARGV[A + 8])
-  local d = getDest(c.dest)
-  if dir ~= '' and dir ~= 'out' and d.tr == 1 then
-    if ENV.enc == 1 then expireEntry(c, now, false) end
-    return ok({ conn = connRecord(c), dropped = true })
-  end
-  if state ~= '' then enterState(c, state) elseif dir ~= '' then packetEvent(c, dir, flag) end
-  local inPkts, outPkts = inP, outP
-  if inPkts == 0 and dir ~= '' and dir ~= 'out' then inPkts = 1 end
-  if outPkts == 0 and dir == 'out' then outPkts = 1 end
-  if d.tr == 0 then
-    d.sip = d.sip + inPkts; d.sop = d.sop + outPkts; d.sib = d.sib + inB; d.sob = d.sob + outB
-    touchDest(d)
-    if SVC then
-      redis.call('HINCRBY', K.cfg, 'sip', inPkts)
-      redis.call('HINCRBY', K.cfg, 'sop', outPkts)
-      redis.call('HINCRBY', K.cfg, 'sib', inB)
-      redis.call('HINCRBY', K.cfg, 'sob', outB)
-    end
-    redis.call('HINCRBY', K.ctr, 'tsip', inPkts)
-    redis.call('HINCRBY', K.ctr, 'tsop', outPkts)
-    redis.call('HINCRBY', K.ctr, 'tsib', inB)
-    redis.call('HINCRBY', K.ctr, 'tsob', outB)
-  end
-  if not c.tpl then rearm(c, now) end
-  return ok({ conn = connRecord(c) })
+  return reportEntry(c, now, ARGV[A + 2], ARGV[A + 3], flag, tonumber(ARGV[A + 5]), tonumber(ARGV[A + 6]),
+    tonumber(ARGV[A + 7]), tonumber(ARGV[A + 8]))
 end
 
 local result = main()
