@@ -445,9 +445,11 @@ export class RedisEngine implements Engine {
   }
 
   async deleteService(key: string): Promise<void> {
-    const r = await this.run('delete-service', String(key), await this.now(), []);
+    const now = await this.now();
+    const r = await this.run('delete-service', String(key), now, []);
     if (r.err === 'NOT_FOUND') throw notFound('service', `no such service ${key}`);
     this.check(r);
+    await this.flushNoDestElsewhere(String(key), now);
     await this.config.announce();
   }
 
@@ -562,6 +564,20 @@ export class RedisEngine implements Engine {
     const ep = parseEndpoint(dest, 'destination');
     const r = await this.run('delete-dest', service, now, [formatEndpoint(ep.ip, ep.port)]);
     this.checkNotFound(r, service, dest);
+    await this.flushNoDestElsewhere(service, now);
+  }
+
+  /**
+   * With expire_nodest_conn = 1 a deletion flushes every entry whose destination is gone, in the
+   * whole connection table (§6.6): the deleting call did its own service; each other service tag
+   * is flushed by a call of its own (atomic per service).
+   */
+  private async flushNoDestElsewhere(service: string, now: number): Promise<void> {
+    if ((await this.readSysctl()).expire_nodest_conn !== 1) return;
+    const env = await this.env(now);
+    for (const tag of await this.tags()) {
+      if (tag !== service) this.check(await this.run('sweep', tag, now, [SWEEP_BUDGET, 1], env));
+    }
   }
 
   private checkNotFound(r: Reply, service: string, dest: string): void {
@@ -967,7 +983,7 @@ export class RedisEngine implements Engine {
     const env = await this.env(now);
     for (const tag of await this.tags()) {
       for (let i = 0; i < 10_000; i++) {
-        const r = await this.run('sweep', tag, now, [SWEEP_BUDGET], env);
+        const r = await this.run('sweep', tag, now, [SWEEP_BUDGET, 0], env);
         this.check(r);
         if (r.done) break;
       }
