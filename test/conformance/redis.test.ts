@@ -4,32 +4,20 @@
  * the scripts' time.
  */
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 import { loadVectors, runVector, type EngineFactory } from './runner.js';
 
 const vectors = loadVectors(join(import.meta.dirname, 'vectors'));
 
-let server: RedisServer;
-let client: Redis;
+const redis = usePrivateRedis();
 let counter = 0;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
 
 const factory: EngineFactory = async ({ startMs, randomInt }) => {
   const clock = new ManualClock(startMs);
-  const engine = new RedisEngine({ redis: client, clock, randomInt, prefix: `v${++counter}:` });
+  const engine = new RedisEngine({ redis: redis.client, clock, randomInt, prefix: `v${++counter}:` });
   return { engine, advance: async (ms) => clock.advance(ms), close: () => engine.close() };
 };
 

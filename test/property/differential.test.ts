@@ -18,13 +18,12 @@
  * PROPERTY_RUNS / DIFF_RUNS override the number of runs.
  */
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import type { Connection, Engine, ServiceStatus, StatsView } from '../../src/engine/engine.js';
 import type { MemoryEngine } from '../../src/engine/memory/memory-engine.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 import {
   applyOp,
   CLIENT_PORTS,
@@ -73,25 +72,14 @@ function avoidsKnownDeviations(s: Scenario): boolean {
   return true;
 }
 
-let server: RedisServer;
-let client: Redis;
+const privateRedis = usePrivateRedis();
 let counter = 0;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
 
 // ------------------------------------------------------------------------------------------------
 // Normal forms
 
 function counters(s: StatsView) {
-  // Rates are the redis engine's phase-1 gap (they read 0): only the counters are compared.
+  // Rates are compared in test/redis/rates.test.ts: only the counters here.
   return { conns: s.conns, inPkts: s.inPkts, outPkts: s.outPkts, inBytes: s.inBytes, outBytes: s.outBytes };
 }
 
@@ -166,7 +154,7 @@ function newPair(seed: number): Pair {
   const memory = newHarness(seed);
   const clock = new ManualClock(memory.clock.now());
   const engine = new RedisEngine({
-    redis: client,
+    redis: privateRedis.client,
     clock,
     randomInt: seededRandomInt(seed),
     prefix: `diff${++counter}:`,

@@ -4,26 +4,14 @@
  * order and equal the memory engine's item by item (ids aside): reports, closes, a close refused
  * for a template that still controls a connection, unknown ids and invalid items.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import type { BatchResult, BatchUpdate, Engine } from '../../src/engine/engine.js';
 import { MemoryEngine } from '../../src/engine/memory/memory-engine.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 async function setup(e: Engine): Promise<{ web: string[]; tls: string[]; template: string }> {
   await e.addService({ address: '10.0.0.1', port: 80, scheduler: 'wlc' });
@@ -68,10 +56,10 @@ const codeOf = (x: BatchResult) => (x.ok ? undefined : x.error.code);
 describe('batch on the redis engine', () => {
   it('applies each service group in order and answers as the memory engine, item by item', async () => {
     const mem = new MemoryEngine({ clock: new ManualClock(1_000_000) });
-    const red = new RedisEngine({ redis: client, clock: new ManualClock(1_000_000), prefix: 'batch:' });
+    const red = new RedisEngine({ redis: redis.client, clock: new ManualClock(1_000_000), prefix: 'batch:' });
     const memIds = await setup(mem);
     const redIds = await setup(red);
-    await client.config('RESETSTAT');
+    await redis.client.config('RESETSTAT');
     const a = await mem.batch(batchOf(memIds, 'tcp:10.0.0.1:80'));
     const b = await red.batch(batchOf(redIds, 'tcp:10.0.0.1:80'));
     expect(comparable(b)).toEqual(comparable(a));
@@ -80,7 +68,7 @@ describe('batch on the redis engine', () => {
     expect(codeOf(b[5])).toBe('NOT_FOUND');
     expect(codeOf(b[7])).toBe('INVALID_ARGUMENT');
     // one call per service for the items (the invalid item's existence probe is one more)
-    const calls = /cmdstat_fcall:calls=(\d+)/.exec(await client.info('commandstats'))?.[1];
+    const calls = /cmdstat_fcall:calls=(\d+)/.exec(await redis.client.info('commandstats'))?.[1];
     expect(Number(calls)).toBe(3);
     const view = async (e: Engine) =>
       (await e.listServices())

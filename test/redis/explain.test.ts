@@ -4,27 +4,16 @@
  * module's own `describe` (metric, skip reason) over the list as the decision saw it. Only the
  * free-form notes a memory-engine scheduler writes while deciding are absent (documented).
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import type { Engine, ScheduleRequest, ScheduleResponse } from '../../src/engine/engine.js';
 import { MemoryEngine } from '../../src/engine/memory/memory-engine.js';
+import { SCHEDULER_NAMES } from '../../src/schedulers/registry.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { seededRandomInt } from '../property/ops.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 async function both(
   n: number,
@@ -32,7 +21,7 @@ async function both(
 ): Promise<{ mem: MemoryEngine; red: RedisEngine }> {
   const mem = new MemoryEngine({ clock: new ManualClock(1_000_000), randomInt: seededRandomInt(n) });
   const red = new RedisEngine({
-    redis: client,
+    redis: redis.client,
     clock: new ManualClock(1_000_000),
     prefix: `explain${n}:`,
     randomInt: seededRandomInt(n),
@@ -73,25 +62,8 @@ async function explained(mem: Engine, red: Engine, req: ScheduleRequest): Promis
   return r!;
 }
 
-const SCHEDULERS = [
-  'rr',
-  'wrr',
-  'lc',
-  'wlc',
-  'sed',
-  'nq',
-  'fo',
-  'ovf',
-  'twos',
-  'dh',
-  'sh',
-  'mh',
-  'lblc',
-  'lblcr',
-];
-
 describe('explain on the redis engine', () => {
-  for (const [n, scheduler] of SCHEDULERS.entries()) {
+  for (const [n, scheduler] of SCHEDULER_NAMES.entries()) {
     it(`${scheduler}: the same candidates, metrics and skip reasons as the memory engine`, async () => {
       const { mem, red } = await both(n, async (e) => {
         await e.addService({ address: '10.0.0.1', port: 80, scheduler });

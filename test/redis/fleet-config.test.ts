@@ -4,30 +4,22 @@
  * announces a change (pub/sub), when a script answers STALE, or when a lookup misses. A retried
  * Schedule with the same requestId gets the first answer from either replica and counts once.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
 const engines: RedisEngine[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
+const redis = usePrivateRedis();
 
 afterAll(async () => {
   for (const e of engines) await e.close();
-  client?.disconnect();
-  await server?.stop();
 });
 
 function pair(prefix: string, options: { listen?: boolean } = {}): [RedisEngine, RedisEngine] {
   const clock = new ManualClock(1_000_000);
-  const make = () => new RedisEngine({ redis: client, clock, prefix, configMaxAgeMs: 60_000, ...options });
+  const make = () =>
+    new RedisEngine({ redis: redis.client, clock, prefix, configMaxAgeMs: 60_000, ...options });
   const made: [RedisEngine, RedisEngine] = [make(), make()];
   engines.push(...made);
   return made;

@@ -2,35 +2,23 @@
  * Redis memory per tracked connection: N connections on one service, measured with INFO memory
  * (used_memory before/after) and MEMORY USAGE of the per-service keys that grow with them.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { serviceKeys } from '../../src/engine/redis/keys.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
 const N = 5000;
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 async function usedMemory(): Promise<number> {
-  const info = await client.info('memory');
+  const info = await redis.client.info('memory');
   return Number(/used_memory:(\d+)/.exec(info)![1]);
 }
 
 it(`measures Redis memory per connection (${N} connections)`, async () => {
   const clock = new ManualClock(1_000_000_000);
-  const engine = new RedisEngine({ redis: client, clock, prefix: 'mem:' });
+  const engine = new RedisEngine({ redis: redis.client, clock, prefix: 'mem:' });
   await engine.addService({ address: '10.0.0.1', port: 80, scheduler: 'wlc' });
   await engine.addDestination('tcp:10.0.0.1:80', { address: '10.1.0.1' });
   await engine.addDestination('tcp:10.0.0.1:80', { address: '10.1.0.2' });
@@ -44,9 +32,9 @@ it(`measures Redis memory per connection (${N} connections)`, async () => {
   const after = await usedMemory();
   const perConnection = (after - before) / N;
   const [, , , conns, tuples, , dl] = serviceKeys('mem:', 'tcp:10.0.0.1:80');
-  const usage = async (key: string) => Number(await client.memory('USAGE', key, 'SAMPLES', '0'));
+  const usage = async (key: string) => Number(await redis.client.memory('USAGE', key, 'SAMPLES', '0'));
   let wheel = 0;
-  for (const key of await client.keys('mem:{tcp:10.0.0.1:80}:w:*')) wheel += await usage(key);
+  for (const key of await redis.client.keys('mem:{tcp:10.0.0.1:80}:w:*')) wheel += await usage(key);
   const keys = {
     conns: await usage(conns),
     tuples: await usage(tuples),

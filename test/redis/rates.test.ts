@@ -4,26 +4,14 @@
  * the memory engine's figures — for the service, each destination and the director's totals,
  * through busy periods, idle ones (catch-up decay) and a zeroing.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import type { Engine } from '../../src/engine/engine.js';
 import { MemoryEngine } from '../../src/engine/memory/memory-engine.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 const SERVICE = 'tcp:10.0.0.1:80';
 const T0 = 2_000_000_000; // a multiple of the 2 s period: both engines' estimator runs coincide
@@ -53,7 +41,7 @@ describe('rates on the redis engine', () => {
     const redisClock = new ManualClock(T0);
     const mem = new MemoryEngine({ clock: memClock });
     const replicas = [0, 1, 2].map(
-      () => new RedisEngine({ redis: client, clock: redisClock, prefix: 'rates:' }),
+      () => new RedisEngine({ redis: redis.client, clock: redisClock, prefix: 'rates:' }),
     );
     const red = replicas[0];
     for (const e of [mem, red] as Engine[]) {

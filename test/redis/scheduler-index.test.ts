@@ -7,27 +7,15 @@
  * connections, new connections, state changes, weight edits, thresholds, deletes and re-adds from
  * the trash — and compare every decision.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import type { Engine } from '../../src/engine/engine.js';
 import { MemoryEngine } from '../../src/engine/memory/memory-engine.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
 import { seededRandomInt } from '../property/ops.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 const SERVICE = 'tcp:10.0.0.1:80';
 const DESTS = 120;
@@ -116,7 +104,7 @@ describe('redis scheduler indexes agree with the memory engine over many destina
       const redisClock = new ManualClock(2_000_000_000);
       const mem = new MemoryEngine({ clock: memClock, randomInt: seededRandomInt(seed) });
       const red = new RedisEngine({
-        redis: client,
+        redis: redis.client,
         clock: redisClock,
         prefix: `six${n}:`,
         randomInt: seededRandomInt(seed),
@@ -145,7 +133,7 @@ describe('a decision reads a few destinations, not all of them', () => {
   // Commands run inside scripts count in INFO commandstats: HGETALL is how a script loads a
   // destination, so per decision it must stay small with 400 destinations.
   async function destLoads(): Promise<number> {
-    const info = await client.info('commandstats');
+    const info = await redis.client.info('commandstats');
     const m = /cmdstat_hgetall:calls=(\d+)/.exec(info);
     return m ? Number(m[1]) : 0;
   }
@@ -153,7 +141,7 @@ describe('a decision reads a few destinations, not all of them', () => {
   for (const scheduler of ['lc', 'wlc', 'sed', 'nq', 'fo', 'twos', 'rr', 'wrr', 'lblc', 'lblcr']) {
     it(`${scheduler} with 400 destinations`, async () => {
       const engine = new RedisEngine({
-        redis: client,
+        redis: redis.client,
         clock: new ManualClock(5_000_000),
         prefix: `few-${scheduler}:`,
       });
@@ -162,7 +150,7 @@ describe('a decision reads a few destinations, not all of them', () => {
         await engine.addDestination(SERVICE, { address: `10.2.${i >> 8}.${i & 255}`, weight: 1 + (i % 7) });
       }
       await engine.schedule({ client: '192.168.9.9:9999', virtual: '10.0.0.1:80' });
-      await client.config('RESETSTAT');
+      await redis.client.config('RESETSTAT');
       const N = 50;
       for (let c = 0; c < N; c++) {
         await engine.schedule({ client: `192.168.${c}.1:${2000 + c}`, virtual: '10.0.0.1:80' });

@@ -4,26 +4,16 @@
  * fallback reloaded after SCRIPT FLUSH (NOSCRIPT); and every key a script touches for a service
  * carries that service's hash tag (one slot per call).
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { parseConnectionId, scriptKeys, serviceKeys } from '../../src/engine/redis/keys.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { readScripts, ScriptRunner } from '../../src/engine/redis/scripts.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { LUA_DIR, readScripts, ScriptRunner } from '../../src/engine/redis/scripts.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 async function workload(engine: RedisEngine, clock: ManualClock): Promise<void> {
   for (const scheduler of ['wlc', 'rr', 'wrr', 'sh', 'mh', 'lblcr', 'twos']) {
@@ -73,16 +63,26 @@ describe('redis engine scripts', () => {
     }
   });
 
+  it('includes never read KEYS or ARGV themselves (a Functions library passes them to each function)', () => {
+    const dir = join(LUA_DIR, 'includes');
+    for (const file of readdirSync(dir)) {
+      const code = readFileSync(join(dir, file), 'utf8')
+        .replace(/--\[\[[\s\S]*?\]\]/g, '')
+        .replace(/--.*$/gm, '');
+      expect(code, file).not.toMatch(/\b(KEYS|ARGV)\b/);
+    }
+  });
+
   it('registers one Functions library once and loads it again after FUNCTION FLUSH', async () => {
     const clock = new ManualClock(1_000_000_000);
-    const engine = new RedisEngine({ redis: client, clock, prefix: 'flush:' });
+    const engine = new RedisEngine({ redis: redis.client, clock, prefix: 'flush:' });
     await engine.addService({ address: '10.0.0.9', port: 80 });
     const lib = engine.scripts.library;
     expect(lib.functions.size).toBe(engine.scripts.scripts.size);
     const names = async () =>
-      ((await client.call('FUNCTION', 'LIST')) as unknown[][]).map((entry) => String(entry[1]));
+      ((await redis.client.call('FUNCTION', 'LIST')) as unknown[][]).map((entry) => String(entry[1]));
     expect(await names()).toContain(lib.name);
-    await client.call('FUNCTION', 'FLUSH');
+    await redis.client.call('FUNCTION', 'FLUSH');
     expect(await names()).not.toContain(lib.name);
     const d = await engine.addDestination('tcp:10.0.0.9:80', { address: '10.1.0.1' });
     expect(d.key).toBe('10.1.0.1:80');
@@ -91,20 +91,20 @@ describe('redis engine scripts', () => {
   });
 
   it('falls back to EVALSHA (SCRIPT LOAD once, EVAL again after NOSCRIPT) from the same sources', async () => {
-    const runner = new ScriptRunner(client, undefined, 'evalsha');
+    const runner = new ScriptRunner(redis.client, undefined, 'evalsha');
     expect(await runner.load()).toBe('evalsha');
     const keys = scriptKeys('evalsha:', 'tcp:10.0.0.9:80');
     const argv = [1_000_000, '0 0 1 0 1800 86400 900 120 300', '1', '0', '0', '0'];
     const sha = runner.scripts.get('read')!.sha;
-    expect(await client.script('EXISTS', sha)).toEqual([1]);
-    await client.script('FLUSH');
+    expect(await redis.client.script('EXISTS', sha)).toEqual([1]);
+    await redis.client.script('FLUSH');
     expect(JSON.parse(String(await runner.run('read', keys, argv)))).toEqual({ ok: true, rates: '' });
-    expect(await client.script('EXISTS', sha)).toEqual([1]);
+    expect(await redis.client.script('EXISTS', sha)).toEqual([1]);
   });
 
   it('connection ids carry the service key and the entry kind', async () => {
     const clock = new ManualClock(1_000_000_000);
-    const engine = new RedisEngine({ redis: client, clock, prefix: 'ids:' });
+    const engine = new RedisEngine({ redis: redis.client, clock, prefix: 'ids:' });
     await engine.addService({ protocol: 'udp', address: '10.0.0.9', port: 53, persistence: {} });
     await engine.addDestination('udp:10.0.0.9:53', { address: '10.1.0.1' });
     const r = await engine.schedule({ protocol: 'udp', client: '192.168.1.1:1000', virtual: '10.0.0.9:53' });
@@ -115,9 +115,10 @@ describe('redis engine scripts', () => {
 
   it('every key a script touches shares the hash tag of the service the call is for', async () => {
     const clock = new ManualClock(1_000_000_000);
-    const engine = new RedisEngine({ redis: client, clock, prefix: 'slot:' });
+    // no config subscriber: its SUBSCRIBE racing the MONITOR start confuses ioredis's monitor mode
+    const engine = new RedisEngine({ redis: redis.client, clock, prefix: 'slot:', listen: false });
     await engine.scripts.load();
-    const monitor = await client.monitor();
+    const monitor = await redis.client.monitor();
     const seen: { source: string; args: string[] }[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, args }));
     await workload(engine, clock);

@@ -3,27 +3,15 @@
  * engines with their own Handlers on one redis-server) read the same now, an advance through either
  * moves it for both and fires the due timers, and concurrent advances add up.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Handlers } from '../../src/api/handlers.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 function replica(prefix: string): { engine: RedisEngine; handlers: Handlers } {
-  const engine = new RedisEngine({ redis: client, clock: 'redis', prefix });
+  const engine = new RedisEngine({ redis: redis.client, clock: 'redis', prefix });
   return { engine, handlers: new Handlers(engine, engine.redisClock) };
 }
 
@@ -35,7 +23,7 @@ describe('the manual clock in Redis', () => {
     const { nowMs } = await a.handlers.getClock();
     expect(nowMs).toBeGreaterThanOrEqual(before - 1);
     expect(nowMs).toBeLessThanOrEqual(Date.now() + 1);
-    expect(await client.get('clk1:clock')).toBe(String(nowMs));
+    expect(await redis.client.get('clk1:clock')).toBe(String(nowMs));
     expect(await b.handlers.getClock()).toEqual({ nowMs });
     expect(await b.handlers.advanceClock({ seconds: 2.5 })).toEqual({ nowMs: nowMs + 2500 });
     expect(await a.handlers.getClock()).toEqual({ nowMs: nowMs + 2500 });

@@ -4,31 +4,19 @@
  * where it is, one that moves earlier queues it again (the old item goes stale and is dropped).
  * Counters move exactly at each deadline, and nothing of the wheel is left once all expired.
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
 import { scriptKeys } from '../../src/engine/redis/keys.js';
 import { RedisEngine } from '../../src/engine/redis/redis-engine.js';
-import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { usePrivateRedis } from '../helpers/private-redis.js';
 
-let server: RedisServer;
-let client: Redis;
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-});
-
-afterAll(async () => {
-  client?.disconnect();
-  await server?.stop();
-});
+const redis = usePrivateRedis();
 
 const SERVICE = 'tcp:10.0.0.1:80';
 
 async function setup(prefix: string): Promise<{ engine: RedisEngine; clock: ManualClock }> {
   const clock = new ManualClock(5_000_000_250);
-  const engine = new RedisEngine({ redis: client, clock, prefix });
+  const engine = new RedisEngine({ redis: redis.client, clock, prefix });
   await engine.addService({ address: '10.0.0.1', port: 80, scheduler: 'wlc' });
   await engine.addDestination(SERVICE, { address: '10.1.0.1' });
   return { engine, clock };
@@ -36,7 +24,7 @@ async function setup(prefix: string): Promise<{ engine: RedisEngine; clock: Manu
 
 async function wheelItems(prefix: string): Promise<number> {
   let n = 0;
-  for (const key of await client.keys(`${prefix}{${SERVICE}}:w:*`)) n += await client.llen(key);
+  for (const key of await redis.client.keys(`${prefix}{${SERVICE}}:w:*`)) n += await redis.client.llen(key);
   return n;
 }
 
@@ -63,7 +51,7 @@ describe('the timer wheel of the redis engine', () => {
     clock.advance(900_000);
     await engine.tick();
     expect(await wheelItems('tw1:')).toBe(0); // the stale item was dropped at its promotion
-    expect(await client.zcard(`tw1:{${SERVICE}}:wheel`)).toBe(0);
+    expect(await redis.client.zcard(`tw1:{${SERVICE}}:wheel`)).toBe(0);
     await engine.close();
   });
 

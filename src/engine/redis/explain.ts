@@ -10,7 +10,8 @@
 import { parseIp } from '../../domain/address.js';
 import { schedulerModule, type SchedulerName } from '../../schedulers/registry.js';
 import type { SchedDest, SchedService } from '../../schedulers/types.js';
-import type { Candidate, Explanation } from '../engine.js';
+import { describeCandidates } from '../../director/explain.js';
+import type { Explanation } from '../engine.js';
 
 /** One destination as the script saw it (fields of the destination hash). */
 export interface ObservedDest {
@@ -69,20 +70,7 @@ export function explanation(
     if ('cursor' in state) state.cursor = dests.find((d) => d.key === stored.get('cur')) ?? null;
     if ('cw' in state && stored.has('cw')) state.cw = Number(stored.get('cw'));
   }
-  const candidates: Candidate[] = dests.map((d) => {
-    const view = module.describe(state, svc, d);
-    const c: Candidate = {
-      destination: d.key,
-      weight: d.weight,
-      activeConns: d.activeConns,
-      inactiveConns: d.inactiveConns,
-      overloaded: d.overloaded,
-      available: d.available,
-    };
-    if (view.metric !== undefined) c.metric = view.metric;
-    if (view.skip !== undefined) c.skipped = view.skip;
-    return c;
-  });
+  const candidates = describeCandidates(module, state, svc);
   return {
     scheduler,
     lookup,

@@ -44,6 +44,4 @@ local function main()
   return ok({ dest = d })
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

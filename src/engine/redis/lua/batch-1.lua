@@ -41,6 +41,4 @@ local function main()
   return ok({ results = results })
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

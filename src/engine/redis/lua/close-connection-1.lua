@@ -19,13 +19,9 @@ begin(KEYS, ARGV)
 
 local function main()
   local now = ENV.now
-  loadServiceCore()
-  fireDue(now)
-  local c = getConn(ARGV[A + 1])
+  local c = namedEntry(ARGV[A + 1])
   if not c then return fail('NOT_FOUND', '', 'connection') end
   return closeEntry(c, now)
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

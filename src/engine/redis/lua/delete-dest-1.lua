@@ -34,6 +34,4 @@ local function main()
   return ok()
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

@@ -32,6 +32,4 @@ local function main()
   return ok()
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

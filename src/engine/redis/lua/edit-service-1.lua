@@ -33,6 +33,4 @@ local function main()
   return ok({ service = serviceRecord() })
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

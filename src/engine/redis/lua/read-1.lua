@@ -40,6 +40,4 @@ local function main()
   return r
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

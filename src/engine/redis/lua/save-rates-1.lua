@@ -24,4 +24,4 @@ local function main()
   return ok({ saved = true })
 end
 
-return cjson.encode(main())
+return reply(main())

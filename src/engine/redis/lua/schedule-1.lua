@@ -184,7 +184,6 @@ if ARGV[A + 26] ~= '' then
   if previous then return previous end
 end
 local result = main()
-commit()
-local answer = cjson.encode(result)
+local answer = reply(result)
 if requestKey and result.ok then redis.call('SET', requestKey, answer, 'PX', tonumber(ARGV[A + 27])) end
 return answer

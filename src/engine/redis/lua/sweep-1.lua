@@ -24,6 +24,4 @@ local function main()
   return ok({ done = done })
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

@@ -21,9 +21,7 @@ begin(KEYS, ARGV)
 
 local function main()
   local now = ENV.now
-  loadServiceCore()
-  fireDue(now)
-  local c = getConn(ARGV[A + 1])
+  local c = namedEntry(ARGV[A + 1])
   if not c then return fail('NOT_FOUND', '', 'connection') end
   if ARGV[A + 9] == '1' then return ok() end
   local flag = ARGV[A + 4]
@@ -32,6 +30,4 @@ local function main()
     tonumber(ARGV[A + 7]), tonumber(ARGV[A + 8]))
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

@@ -33,6 +33,4 @@ local function main()
   return ok()
 end
 
-local result = main()
-commit()
-return cjson.encode(result)
+return reply(main())

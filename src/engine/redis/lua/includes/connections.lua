@@ -3,6 +3,13 @@
   a client packet for a deleted destination is dropped, §6.6) and its close — shared by
   update-connection, close-connection and batch.
 ]]
+-- The entry `id`, after the service was read and its due timers fired; nil if none.
+local function namedEntry(id)
+  loadServiceCore()
+  fireDue(ENV.now)
+  return getConn(id)
+end
+
 local function reportEntry(c, now, state, dir, flag, inP, outP, inB, outB)
   local d = getDest(c.dest)
   if dir ~= '' and dir ~= 'out' and d.tr == 1 then

@@ -17,3 +17,9 @@ local function ok(extra)
   r.ok = true
   return r
 end
+
+-- How every operation ends: its changes written back, its answer as JSON.
+local function reply(result)
+  commit()
+  return cjson.encode(result)
+end
