@@ -33,6 +33,11 @@ export interface ConfigSnapshot {
   index: Map<string, IndexEntry>;
   /** The index as service-lookup.ts's `findService` reads it (the kernel's ftpsvc / nullsvc counts). */
   lookup: ServiceIndex;
+  /** Every service tag with state, live or not (entries may outlive their service). */
+  tags: readonly string[];
+  tagSet: ReadonlySet<string>;
+  /** Those of fwmark services (`fwm:…`, `fwm6:…`): any tuple may have an entry there. */
+  fwmarkTags: readonly string[];
   sysctl: SysctlValues;
   timeouts: Timeouts;
   /** ARGV[2] of every service script (ARGV[1] is now): the sysctls and timeouts scripts read. */
@@ -153,7 +158,17 @@ export class ConfigCache {
     });
     const sysctl = sysRaw ? (JSON.parse(sysRaw) as SysctlValues) : defaultSysctl();
     const timeouts = toRaw ? (JSON.parse(toRaw) as Timeouts) : { ...DEFAULT_TIMEOUTS };
-    return { index, lookup: lookupOf(index), sysctl, timeouts, env: envOf(sysctl, timeouts), loadedAt: now };
+    return {
+      index,
+      lookup: lookupOf(index),
+      tags,
+      tagSet: new Set(tags),
+      fwmarkTags: tags.filter((tag) => tag.startsWith('fwm')),
+      sysctl,
+      timeouts,
+      env: envOf(sysctl, timeouts),
+      loadedAt: now,
+    };
   }
 
   close(): void {

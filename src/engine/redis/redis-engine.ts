@@ -112,6 +112,8 @@ export interface RedisEngineOptions {
   configMaxAgeMs?: number;
 }
 
+/** Index in the schedule script's operation arguments of "existing entry only" (ARGV[A + 29]). */
+const EXISTING_ONLY = 28;
 /** Most due timers one sweep call fires (bounded work per call); tick() repeats until done. */
 const SWEEP_BUDGET = 1000;
 const MAX_ATTEMPTS = 5;
@@ -708,42 +710,54 @@ export class RedisEngine implements Engine {
         h1 = mhHash(client.ip, hashPort, 0) % MH_TAB_SIZE;
         h2 = (hashPort + fold(client.ip)) >>> 0;
       }
-      const r = await this.run(
-        'schedule',
-        key,
-        now,
-        [
-          entry.ver,
-          protocol,
-          client.ip.text,
-          client.port,
-          virtual.ip.text,
-          virtual.port,
-          tupleKey(key, protocol, client.text, virtual.text),
-          initialState ?? '',
-          onePacket ? 1 : 0,
-          preErr ? preErr.code : '',
-          preErr ? preErr.message : '',
-          shape ? 1 : 0,
-          shape?.key ?? '',
-          shape?.protocol ?? '',
-          shape?.caddr.text ?? '',
-          shape?.vaddr.text ?? '',
-          shape?.vport ?? 0,
-          shape?.keepsDestPort ? 1 : 0,
-          callId !== null ? 1 : 0,
-          callId ?? '',
-          svcFwmark || q.fwmark,
-          h1,
-          h2,
-          randoms ? randoms.r1 : '',
-          randoms ? randoms.r2 : '',
-          q.requestId ?? '',
-          IDEMPOTENCY_TTL_MS,
-          q.explain ? 1 : 0,
-        ],
-        [now, snap.env],
-      );
+      const args: (string | number)[] = [
+        entry.ver,
+        protocol,
+        client.ip.text,
+        client.port,
+        virtual.ip.text,
+        virtual.port,
+        tupleKey(key, protocol, client.text, virtual.text),
+        initialState ?? '',
+        onePacket ? 1 : 0,
+        preErr ? preErr.code : '',
+        preErr ? preErr.message : '',
+        shape ? 1 : 0,
+        shape?.key ?? '',
+        shape?.protocol ?? '',
+        shape?.caddr.text ?? '',
+        shape?.vaddr.text ?? '',
+        shape?.vport ?? 0,
+        shape?.keepsDestPort ? 1 : 0,
+        callId !== null ? 1 : 0,
+        callId ?? '',
+        svcFwmark || q.fwmark,
+        h1,
+        h2,
+        randoms ? randoms.r1 : '',
+        randoms ? randoms.r2 : '',
+        q.requestId ?? '',
+        IDEMPOTENCY_TTL_MS,
+        q.explain ? 1 : 0,
+        0,
+      ];
+      // §2.1: the connection table is global — the tuple may have an entry in another service
+      // (one a packet with another fwmark reached); the kernel follows that one first.
+      if (attempt === 0) {
+        const holder = await this.entryElsewhere(snap, key, protocol, client.text, virtual);
+        if (holder) {
+          const there = [...args];
+          there[6] = tupleKey(holder, protocol, client.text, virtual.text);
+          there[EXISTING_ONLY] = 1;
+          const h = await this.run('schedule', holder, now, there, [now, snap.env]);
+          if (!h.gone) {
+            this.check(h);
+            const holderCfg = snap.index.get(holder)?.cfg ?? cfg;
+            return this.responseOf(h, q.explain, holderCfg, how);
+          }
+        }
+      }
+      const r = await this.run('schedule', key, now, args, [now, snap.env]);
       if (r.err === 'STALE' && attempt < MAX_ATTEMPTS) {
         this.config.invalidate();
         snap = await this.config.get();
@@ -756,21 +770,53 @@ export class RedisEngine implements Engine {
       }
       if (preErr && r.err === preErr.code && r.msg === preErr.message) throw preErr;
       this.check(r);
-      const response: ScheduleResponse = {
-        service: r.service,
-        destination: r.destination,
-        forward: r.forward,
-        connection: r.connection,
-        persistent: r.persistent,
-        reused: r.reused,
-        state: r.state,
-      };
-      if (r.template) response.template = r.template;
-      if (q.explain && r.explain) {
-        response.explain = explanation(cfg.scheduler, cfg.schedFlags, how, r.explain, r.destination);
-      }
-      return response;
+      return this.responseOf(r, q.explain, cfg, how);
     }
+  }
+
+  private responseOf(r: Reply, explain: boolean, cfg: ServiceConfig, how: string): ScheduleResponse {
+    const response: ScheduleResponse = {
+      service: r.service,
+      destination: r.destination,
+      forward: r.forward,
+      connection: r.connection,
+      persistent: r.persistent,
+      reused: r.reused,
+      state: r.state,
+    };
+    if (r.template) response.template = r.template;
+    if (explain && r.explain) {
+      response.explain = explanation(cfg.scheduler, cfg.schedFlags, how, r.explain, r.destination);
+    }
+    return response;
+  }
+
+  /**
+   * Another service tag holding an entry for this tuple, or undefined: every fwmark service (any
+   * packet may carry a mark) and the services the address itself reaches (exact, FTP, port zero),
+   * live or deleted (entries outlive their service). No extra call when there is none.
+   */
+  private async entryElsewhere(
+    snap: ConfigSnapshot,
+    key: string,
+    protocol: Protocol,
+    client: string,
+    virtual: Endpoint,
+  ): Promise<string | undefined> {
+    const byAddress = [virtual.port, 0, 21].map((port) => `${protocol}:${formatEndpoint(virtual.ip, port)}`);
+    const candidates = [...new Set([...snap.fwmarkTags, ...byAddress])].filter(
+      (tag) => tag !== key && snap.tagSet.has(tag),
+    );
+    if (candidates.length === 0) return undefined;
+    const found = await Promise.all(
+      candidates.map((tag) =>
+        this.redis.hexists(
+          `${tagPrefix(this.prefix, tag)}tuples`,
+          tupleKey(tag, protocol, client, virtual.text),
+        ),
+      ),
+    );
+    return candidates.find((_, i) => found[i] === 1);
   }
 
   /** The service a request is for (§2.2), as the memory engine finds it. */

@@ -13,6 +13,9 @@
   ARGV[21] has Call-ID 0/1  ARGV[22] Call-ID  ARGV[23] fwmark of the entries
   ARGV[24] h1 (dh bucket / sh,mh index)  ARGV[25] h2 (mh hash base)  ARGV[26] r1  ARGV[27] r2
   ARGV[28] requestId ("" none)  ARGV[29] how long its answer is kept (ms)  ARGV[30] explain 0/1
+  ARGV[31] "1": only the existing entry of this tuple here (§2.1: the connection table is global; the
+    caller found the packet's entry in this service although the packet resolves to another):
+    follow it, drop the packet, or unbind it for a new decision elsewhere ({ ok, gone = true })
 
   A request id's first successful answer is kept in `<prefix>{<service key>}:rq:<id>` (the only
   key with a Redis TTL: it moves no counter); a retry with that id, from any replica, gets that
@@ -49,7 +52,7 @@ end
 
 local function respond(c, reused)
   local d = getDest(c.dest)
-  local r = { service = SVC.key, destination = d.key, forward = d.fwd, connection = fullId(c.id),
+  local r = { service = SVC_KEY, destination = d.key, forward = d.fwd, connection = fullId(c.id),
     persistent = c.ctl ~= '', reused = reused, state = c.state }
   if c.ctl ~= '' then r.template = fullId(c.ctl) end
   if ARGV[A + 28] == '1' then
@@ -72,7 +75,10 @@ end
 local function main()
   local now = ENV.now
   EXPLAIN = { existing = 'none', template = 'none' }
-  if not loadServiceCore() or SVC.ver ~= tonumber(ARGV[A + 1]) then return { err = 'STALE' } end
+  local existingOnly = ARGV[A + 29] == '1'
+  -- (an entry may outlive its service: the existing-entry rules need none)
+  if not loadServiceCore() and not existingOnly then return { err = 'STALE' } end
+  if not existingOnly and SVC.ver ~= tonumber(ARGV[A + 1]) then return { err = 'STALE' } end
   fireDue(now)
   local proto, caddr, cport = ARGV[A + 2], ARGV[A + 3], tonumber(ARGV[A + 4])
   local vaddr, vport, tuple = ARGV[A + 5], tonumber(ARGV[A + 6]), ARGV[A + 7]
@@ -111,6 +117,7 @@ local function main()
     if discard and discard.nctl == 0 and CONN[discard.id] then expireEntry(discard, now, false) end
     return r
   end
+  if existingOnly then return finish(ok({ gone = true })) end
   if ARGV[A + 10] ~= '' then return finish(fail(ARGV[A + 10], ARGV[A + 11], 'service')) end
   local function noDest()
     if NEED_RANDOM then return { err = 'NEED_RANDOM', range = NEED_RANDOM } end
@@ -185,5 +192,5 @@ if ARGV[A + 26] ~= '' then
 end
 local result = main()
 local answer = reply(result)
-if requestKey and result.ok then redis.call('SET', requestKey, answer, 'PX', tonumber(ARGV[A + 27])) end
+if requestKey and result.ok and not result.gone then redis.call('SET', requestKey, answer, 'PX', tonumber(ARGV[A + 27])) end
 return answer
