@@ -80,6 +80,8 @@ function lookupOf(index: Map<string, IndexEntry>): ServiceIndex {
 
 export class ConfigCache {
   private current: Promise<ConfigSnapshot> | undefined;
+  /** What `current` resolved to, once it did. */
+  private loaded: ConfigSnapshot | undefined;
   private subscriber: RedisClient | undefined;
   readonly channel: string;
 
@@ -109,6 +111,7 @@ export class ConfigCache {
 
   invalidate(): void {
     this.current = undefined;
+    this.loaded = undefined;
   }
 
   /** Drops this replica's cache and tells every other replica to drop theirs. */
@@ -125,6 +128,13 @@ export class ConfigCache {
     return true;
   }
 
+  /** The cached snapshot when it is loaded and fresh (no promise: the hot path of a Schedule). */
+  fresh(now = Date.now()): ConfigSnapshot | undefined {
+    const s = this.loaded;
+    if (s && this.current && now - s.loadedAt <= this.maxAgeMs) return s;
+    return undefined;
+  }
+
   get(now = Date.now()): Promise<ConfigSnapshot> {
     const cached = this.current;
     if (cached) {
@@ -136,9 +146,15 @@ export class ConfigCache {
     }
     const loading = this.load(now);
     this.current = loading;
-    loading.catch(() => {
-      if (this.current === loading) this.current = undefined;
-    });
+    this.loaded = undefined;
+    loading.then(
+      (s) => {
+        if (this.current === loading) this.loaded = s;
+      },
+      () => {
+        if (this.current === loading) this.current = undefined;
+      },
+    );
     return loading;
   }
 

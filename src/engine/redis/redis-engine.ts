@@ -639,9 +639,9 @@ export class RedisEngine implements Engine {
 
   async schedule(req: ScheduleRequest): Promise<ScheduleResponse> {
     const q = parseScheduleRequest(req);
-    const started = await this.now();
+    const started = this.redisClock ? await this.redisClock.now() : this.clock!.now();
     let randoms: { range: number; r1: number; r2: number } | undefined;
-    let snap = await this.config.get();
+    let snap = this.config.fresh() ?? (await this.config.get());
     for (let attempt = 0; ; attempt++) {
       const now = attempt === 0 ? started : await this.now();
       let target: ReturnType<RedisEngine['resolveTarget']>;
@@ -743,8 +743,9 @@ export class RedisEngine implements Engine {
       ];
       // §2.1: the connection table is global — the tuple may have an entry in another service
       // (one a packet with another fwmark reached); the kernel follows that one first.
-      if (attempt === 0) {
-        const holder = await this.entryElsewhere(snap, key, protocol, client.text, virtual);
+      const others = attempt === 0 ? this.otherHolders(snap, key, protocol, virtual) : [];
+      if (others.length > 0) {
+        const holder = await this.entryElsewhere(others, protocol, client.text, virtual);
         if (holder) {
           const there = [...args];
           there[6] = tupleKey(holder, protocol, client.text, virtual.text);
@@ -792,22 +793,27 @@ export class RedisEngine implements Engine {
   }
 
   /**
-   * Another service tag holding an entry for this tuple, or undefined: every fwmark service (any
-   * packet may carry a mark) and the services the address itself reaches (exact, FTP, port zero),
-   * live or deleted (entries outlive their service). No extra call when there is none.
+   * The other service tags that may hold an entry for a packet to `virtual`: every fwmark service
+   * (any packet may carry a mark) and the services the address itself reaches (exact, FTP, port
+   * zero), live or deleted (entries outlive their service). Usually none: no extra call then.
    */
+  private otherHolders(snap: ConfigSnapshot, key: string, protocol: Protocol, virtual: Endpoint): string[] {
+    const out: string[] = [];
+    for (const tag of snap.fwmarkTags) if (tag !== key) out.push(tag);
+    for (const port of [virtual.port, 0, 21]) {
+      const tag = `${protocol}:${formatEndpoint(virtual.ip, port)}`;
+      if (tag !== key && snap.tagSet.has(tag) && !out.includes(tag)) out.push(tag);
+    }
+    return out;
+  }
+
+  /** The first of `candidates` that holds an entry for this tuple (one pipelined HEXISTS each). */
   private async entryElsewhere(
-    snap: ConfigSnapshot,
-    key: string,
+    candidates: string[],
     protocol: Protocol,
     client: string,
     virtual: Endpoint,
   ): Promise<string | undefined> {
-    const byAddress = [virtual.port, 0, 21].map((port) => `${protocol}:${formatEndpoint(virtual.ip, port)}`);
-    const candidates = [...new Set([...snap.fwmarkTags, ...byAddress])].filter(
-      (tag) => tag !== key && snap.tagSet.has(tag),
-    );
-    if (candidates.length === 0) return undefined;
     const found = await Promise.all(
       candidates.map((tag) =>
         this.redis.hexists(

@@ -121,6 +121,8 @@ export class ScriptRunner {
   readonly scripts: Map<string, Script>;
   readonly library: Library;
   private loaded: Promise<Mode> | undefined;
+  /** How the scripts are called, once they are registered. */
+  private mode: Mode | undefined;
 
   constructor(
     private readonly redis: RedisClient,
@@ -133,10 +135,13 @@ export class ScriptRunner {
 
   /** Registers the scripts (once; again after a failed load) and resolves to how they are called. */
   load(): Promise<Mode> {
-    this.loaded ??= this.register().catch((err: unknown) => {
-      this.loaded = undefined;
-      throw err;
-    });
+    this.loaded ??= this.register().then(
+      (mode) => (this.mode = mode),
+      (err: unknown) => {
+        this.loaded = undefined;
+        throw err;
+      },
+    );
     return this.loaded;
   }
 
@@ -165,13 +170,14 @@ export class ScriptRunner {
     if (keys.length !== s.numberOfKeys) {
       throw new Error(`script ${name} takes ${s.numberOfKeys} keys, got ${keys.length}`);
     }
-    const mode = await this.load();
+    const mode = this.mode ?? (await this.load());
     try {
       return await this.call(mode, s, keys, args);
     } catch (err) {
       if (!isMissing(err)) throw err;
       if (mode === 'evalsha') return await this.redis.eval(s.source, keys.length, ...keys, ...args);
       this.loaded = undefined;
+      this.mode = undefined;
       return await this.call(await this.load(), s, keys, args);
     }
   }

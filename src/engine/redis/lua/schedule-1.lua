@@ -178,7 +178,7 @@ local function main()
   d.sc = d.sc + 1
   touchDest(d)
   redis.call('HINCRBY', K.cfg, 'sc', 1)
-  redis.call('HINCRBY', K.ctr, 'tsc', 1)
+  nextCounter('tsc')
   local response = respond(c, false)
   if onePacket then expireEntry(c, now, false) end
   return finish(response)

@@ -305,33 +305,47 @@ local function storeConn(c)
   else redis.call('HSET', K.conns, c.id, packConn(c)) end
 end
 
--- The service's running counters (entry ids, arming sequence, wheel horizon) read once per call
--- and written back at commit.
+-- The service's running counters read once per call and written back at commit (only those that
+-- changed): entry ids, arming sequence, wheel horizon, the earliest near deadline (a lower bound,
+-- so a call skips the near zset when nothing can be due), its share of the director's connections.
 local CTR, CTR_DIRTY
+local CTR_FIELDS = { 'nid', 'seq', 'wp', 'nd', 'tsc' }
 local function counters()
   if not CTR then
-    local v = redis.call('HMGET', K.ctr, 'nid', 'seq', 'wp')
-    CTR = { nid = tonumber(v[1]) or 0, seq = tonumber(v[2]) or 0, wp = tonumber(v[3]) or -1 }
+    local v = redis.call('HMGET', K.ctr, unpack(CTR_FIELDS))
+    CTR = { nid = tonumber(v[1]) or 0, seq = tonumber(v[2]) or 0, wp = tonumber(v[3]) or -1, nd = tonumber(v[4]),
+      tsc = tonumber(v[5]) or 0 }
   end
   return CTR
 end
+local function setCounter(name, value)
+  counters()[name] = value
+  CTR_DIRTY[name] = true
+end
 local function nextCounter(name)
-  local c = counters()
-  c[name] = c[name] + 1
-  CTR_DIRTY = true
-  return c[name]
+  local value = counters()[name] + 1
+  setCounter(name, value)
+  return value
 end
 local function nextSeq() return nextCounter('seq') end
-local function setHorizon(wp)
-  counters().wp = wp
-  CTR_DIRTY = true
+local function setHorizon(wp) setCounter('wp', wp) end
+-- Every timer placed in the near zset goes through here.
+local function armNear(deadline, member)
+  redis.call('ZADD', K.dl, deadline, member)
+  local nd = counters().nd
+  if nd == nil or deadline < nd then setCounter('nd', deadline) end
 end
 
 local function commit()
   flushIndexes()
-  if CTR_DIRTY then
-    redis.call('HSET', K.ctr, 'nid', CTR.nid, 'seq', CTR.seq, 'wp', CTR.wp)
-    CTR_DIRTY = false
+  if next(CTR_DIRTY) ~= nil then
+    local args = {}
+    for name in pairs(CTR_DIRTY) do
+      args[#args + 1] = name
+      args[#args + 1] = CTR[name]
+    end
+    redis.call('HSET', K.ctr, unpack(args))
+    CTR_DIRTY = {}
   end
   for id, c in pairs(DIRTY_C) do
     if CONN[id] then storeConn(c) end
@@ -355,20 +369,42 @@ end
 
 
 -- Every operation starts here: this call's keys and arguments, and fresh per-call state.
+-- Derived once per service key and per sysctl text, not per call (in a Functions library these
+-- tables outlive the call; they hold only what the key or the text determines).
+local KEY_CACHE, ENV_CACHE, CACHED = {}, {}, 0
+local function keysFor(cfgKey)
+  local k = KEY_CACHE[cfgKey]
+  if k then return k end
+  local prefix = string.sub(cfgKey, 1, #cfgKey - 3)
+  k = { cfg = cfgKey, prefix = prefix, svc = string.match(prefix, "{(.-)}") }
+  for _, name in ipairs(KEY_NAMES) do k[name] = prefix .. name end
+  k.best, k.fw = prefix .. 'best', prefix .. 'fw'
+  if CACHED > 10000 then KEY_CACHE, ENV_CACHE, CACHED = {}, {}, 0 end
+  KEY_CACHE[cfgKey], CACHED = k, CACHED + 1
+  return k
+end
+local function envFor(text)
+  local env = ENV_CACHE[text]
+  if env then return env end
+  local e = {}
+  for word in string.gmatch(text, '%S+') do e[#e + 1] = tonumber(word) end
+  env = { eqt = e[1], enc = e[2], crm = e[3], stcp = e[4], lblcExp = e[5], lblcrExp = e[6], tTcp = e[7],
+    tFin = e[8], tUdp = e[9] }
+  ENV_CACHE[text], CACHED = env, CACHED + 1
+  return env
+end
+
+-- Every operation starts here: this call's keys and arguments, and fresh per-call state.
 local function begin(keys, argv)
   if FIRST_CALL then
     for _, f in ipairs(FIRST_CALL) do f() end
     FIRST_CALL = nil
   end
-  PREFIX = string.sub(keys[1], 1, #keys[1] - 3)
-  K = { cfg = keys[1] }
-  for _, name in ipairs(KEY_NAMES) do K[name] = PREFIX .. name end
-  SVC_KEY = string.match(PREFIX, "{(.-)}")
-  local e = {}
-  for word in string.gmatch(argv[2], '%S+') do e[#e + 1] = tonumber(word) end
-  ENV = { now = tonumber(argv[1]), eqt = e[1], enc = e[2], crm = e[3], stcp = e[4], lblcExp = e[5],
-    lblcrExp = e[6], tTcp = e[7], tFin = e[8], tUdp = e[9] }
+  K = keysFor(keys[1])
+  PREFIX, SVC_KEY = K.prefix, K.svc
+  ENV = envFor(argv[2])
+  ENV.now = tonumber(argv[1])
   SVC, DEST, DIRTY_D, DESTS, DEST_LOADED, KLO_KEYS, KLO_LEN = nil, {}, {}, nil, {}, {}, nil
-  CONN, DIRTY_C, DN, CTR, CTR_DIRTY, INDEX_PENDING = {}, {}, {}, nil, false, {}
-  NEED_RANDOM, BEST_KEY, FW_KEY = nil, PREFIX .. 'best', PREFIX .. 'fw'
+  CONN, DIRTY_C, DN, CTR, CTR_DIRTY, INDEX_PENDING = {}, {}, {}, nil, {}, {}
+  NEED_RANDOM, BEST_KEY, FW_KEY = nil, K.best, K.fw
 end

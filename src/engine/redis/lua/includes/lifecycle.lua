@@ -7,6 +7,7 @@ local NEW_ENTRY_TIMEOUT = 3000
 local EXPIRE_LATER = 60000
 local GC_INTERVAL = 60000
 local WHEEL_MS, WHEEL_NEAR, WHEEL_NONE = 1000, -1, -2
+local NEVER = 9e15 -- a deadline no clock reaches (ms; exact in a double and in Redis's text)
 
 local function fullId(id) return SVC_KEY .. '~' .. id end
 
@@ -41,7 +42,7 @@ end
 local function placeTimer(c, horizon)
   local bucket = math.floor(c.deadline / WHEEL_MS)
   if bucket <= horizon then
-    redis.call('ZADD', K.dl, c.deadline, c.id)
+    armNear(c.deadline, c.id)
     c.qb = WHEEL_NEAR
   else
     if c.qb == WHEEL_NEAR then redis.call('ZREM', K.dl, c.id) end

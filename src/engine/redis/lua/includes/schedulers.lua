@@ -454,7 +454,7 @@ local function bindScheduler(now)
   if name == 'dh' or name == 'sh' or name == 'mh' then rebuildTable() end
   if name == 'lblc' or name == 'lblcr' then
     redis.call('HSET', K.sched, 'gcc', 1, 'gcseq', nextSeq())
-    redis.call('ZADD', K.dl, now + GC_INTERVAL, 'gc')
+    armNear(now + GC_INTERVAL, 'gc')
   end
 end
 local function unbindScheduler()
@@ -535,11 +535,19 @@ local function fireDue(now, budget)
   local promoted
   budget, promoted = promote(now, budget or 1000)
   if not promoted then return false end
+  local nd = counters().nd
+  if nd ~= nil and now < nd then return true end
   while budget > 0 do
     local first = redis.call('ZRANGE', K.dl, 0, 0, 'WITHSCORES')
-    if #first == 0 then return true end
+    if #first == 0 then
+      setCounter('nd', NEVER)
+      return true
+    end
     local at = tonumber(first[2])
-    if at > now then return true end
+    if at > now then
+      setCounter('nd', at)
+      return true
+    end
     local chosen, chosenSeq = nil, nil
     for _, m in ipairs(redis.call('ZRANGEBYSCORE', K.dl, at, at)) do
       local s
@@ -554,7 +562,7 @@ local function fireDue(now, budget)
     if chosen == 'gc' then
       gcRun(at)
       redis.call('HSET', K.sched, 'gcseq', nextSeq())
-      redis.call('ZADD', K.dl, at + GC_INTERVAL, 'gc')
+      armNear(at + GC_INTERVAL, 'gc')
     else
       local c = getConn(chosen)
       if c and c.qb == WHEEL_NEAR then expireEntry(c, at, false) else redis.call('ZREM', K.dl, chosen) end
