@@ -31,517 +31,70 @@
  * BENCH_HTTP_LOADER=autocannon (skip wrk), BENCH_CPU_PROF=1 (run the servers under --cpu-prof and print
  * where their time went; throughput under the profiler is lower and not comparable).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { fromBinary, toJsonString } from '@bufbuild/protobuf';
-import * as grpc from '@grpc/grpc-js';
-import { ScheduleResponseSchema } from '../src/gen/ipvs/v1/scheduler_pb.js';
+import { hasTool, killChildren, startServer, stopServer, type Server } from './child-processes.js';
 import { analyseProfile, compareOwners, mainProfile, summariseProfile } from './cpuprofile-summary.js';
+import { checkHandEncoding, clientFor, grpcFrame, scheduleRequestBytes, VIRTUAL } from './grpc-payload.js';
 import {
-  checkHandEncoding,
-  clientFor,
-  DESTINATIONS,
-  grpcFrame,
-  scheduleRequestBytes,
-  SERVICE,
-  VIRTUAL,
-} from './grpc-payload.js';
+  H2_CLIENTS,
+  H2_STREAMS,
+  h2load,
+  HTTP_CONNECTIONS,
+  httpLoad,
+  STREAM_WINDOW,
+  streamLoad,
+  type HttpLoader,
+  type Measurement,
+} from './load-generators.js';
+import { floor2, fmtPct, fmtRate, fmtUs, formatTable } from './report-format.js';
+import { ceilingCounts, countDecisions, grpcScheduleOnce, post, startService } from './service-calls.js';
+import { compareInSlices, SECONDS, SLICES, WARMUP_SECONDS, type ComparisonRow } from './sliced-compare.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
-/** Keep-alive connections of the HTTP load generator. */
-const HTTP_CONNECTIONS = 32;
-/** h2load: connections × concurrent streams per connection. */
-const H2_CLIENTS = 4;
-const H2_STREAMS = 32;
-/** Requests in flight on the one ScheduleStream. */
-const STREAM_WINDOW = 128;
 /** Seconds each stream client process runs before its measured window. */
 const STREAM_CLIENT_WARMUP = 0.5;
-const SLICES = Number(process.env.BENCH_SLICES ?? 4);
 const GOAL = 0.7;
-const CLK_TCK = 100;
 
 const work = mkdtempSync(join(tmpdir(), 'ipvs-api-bench-'));
-const live = new Set<ChildProcess>();
-let nextRun = 0;
 
 // ---------------------------------------------------------------------------------------------------
-// Child processes
+// Servers and loads
 
-function hasTool(command: string, args: string[]): boolean {
-  const r = spawnSync(command, args, { stdio: 'ignore' });
-  return r.error === undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface Server {
-  name: string;
-  proc: ChildProcess;
-  httpPort: number;
-  grpcPort: number;
+/** A server, and where its CPU profile goes under BENCH_CPU_PROF=1. */
+interface ProfiledServer extends Server {
   profileDir?: string;
-  stderr: string[];
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(what: string, proc: ChildProcess, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}`);
-    if (await probe().catch(() => false)) return;
-    await sleep(50);
-  }
-  throw new Error(`${what} not ready after 20 s`);
+/** Node flags that write a CPU profile of server `name` under BENCH_CPU_PROF=1 (none otherwise). */
+function profiling(name: string): { nodeArgs: string[]; profileDir?: string } {
+  if (!PROFILE) return { nodeArgs: [] };
+  const profileDir = join(work, `prof-${name.replace(/\W+/g, '-')}`);
+  return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`], profileDir };
 }
 
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
-async function startServer(name: string, script: string, env: Record<string, string>): Promise<Server> {
-  const httpPort = await freePort();
-  let grpcPort = await freePort();
-  while (grpcPort === httpPort) grpcPort = await freePort();
-  const nodeArgs: string[] = [];
-  let profileDir: string | undefined;
-  if (PROFILE) {
-    profileDir = join(work, `prof-${name.replace(/\W+/g, '-')}`);
-    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
-  }
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...env,
-      HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      GRPC_PORT: String(grpcPort),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  live.add(proc);
-  proc.on('exit', () => live.delete(proc));
-  const stderr: string[] = [];
-  proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  proc.stdout!.resume();
-  try {
-    await waitUntil(name, proc, async () => {
-      const res = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
-      return res.ok && (await tcpOpen(grpcPort));
-    });
-  } catch (err) {
-    proc.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${stderr.join('').slice(-2000)}`);
-  }
-  return { name, proc, httpPort, grpcPort, profileDir, stderr };
+async function startProfiledService(door: string): Promise<ProfiledServer> {
+  const name = `service (${door})`;
+  const { nodeArgs, profileDir } = profiling(name);
+  return { ...(await startService(name, {}, nodeArgs)), profileDir };
 }
 
-async function stopServer(server: Server): Promise<void> {
-  const { proc } = server;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** A process's CPU time so far, in seconds (all threads), or NaN without /proc. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-interface LoaderOutput {
-  stdout: string;
-  /** Server CPU over the measured part, percent of one core. */
-  serverCpu: number;
-  /** The load generator's own CPU over its life (polled), percent of one core. */
-  loaderCpu: number;
-}
-
-/**
- * Runs a load generator to completion, reading the server's CPU time around it — or, if the loader
- * prints MEASURE_START / MEASURE_END lines, around those.
- */
-function runLoader(command: string, args: string[], server: Server): Promise<LoaderOutput> {
-  return new Promise((resolve, reject) => {
-    const pid = server.proc.pid;
-    let cpu0 = cpuSeconds(pid);
-    let t0 = performance.now();
-    let cpu1 = NaN;
-    let t1 = 0;
-    const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(proc);
-    const started = performance.now();
-    let loaderCpu = NaN;
-    const poll = setInterval(() => {
-      const used = cpuSeconds(proc.pid);
-      if (!Number.isNaN(used)) loaderCpu = (used / ((performance.now() - started) / 1000)) * 100;
-    }, 100);
-    let stdout = '';
-    let stderr = '';
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      if (chunk.includes('MEASURE_START')) {
-        cpu0 = cpuSeconds(pid);
-        t0 = performance.now();
-      }
-      if (chunk.includes('MEASURE_END')) {
-        cpu1 = cpuSeconds(pid);
-        t1 = performance.now();
-      }
-    });
-    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    proc.on('error', reject);
-    proc.on('exit', (code) => {
-      live.delete(proc);
-      clearInterval(poll);
-      if (Number.isNaN(cpu1)) {
-        cpu1 = cpuSeconds(pid);
-        t1 = performance.now();
-      }
-      if (code !== 0) {
-        reject(new Error(`${command} exited with ${code}: ${stderr.trim().slice(-2000)}`));
-        return;
-      }
-      resolve({ stdout, serverCpu: ((cpu1 - cpu0) / ((t1 - t0) / 1000)) * 100, loaderCpu });
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Measurements
-
-interface Measurement {
-  rps: number;
-  p50Us: number;
-  p99Us: number;
-  /** Answers counted in the measured run, and its length. */
-  count: number;
-  seconds: number;
-  /** Failed calls seen by the load generator (non-2xx, socket errors, gRPC error answers). */
-  failures: number;
-  serverCpu: number;
-  loaderCpu: number;
-}
-
-function resultLine(stdout: string, marker: string): Record<string, number> {
-  const line = stdout.split('\n').find((l) => l.startsWith(`${marker} `));
-  if (!line) throw new Error(`load generator printed no ${marker} line:\n${stdout.slice(-2000)}`);
-  return JSON.parse(line.slice(marker.length + 1)) as Record<string, number>;
-}
-
-type HttpLoader = 'wrk' | 'autocannon';
-
-async function httpLoad(
-  loader: HttpLoader,
-  server: Server,
-  path: string,
-  seconds: number,
-): Promise<Measurement> {
-  const url = `http://127.0.0.1:${server.httpPort}`;
-  const run = nextRun++;
-  const [command, args] =
-    loader === 'wrk'
-      ? [
-          'wrk',
-          [
-            '-t1',
-            `-c${HTTP_CONNECTIONS}`,
-            `-d${seconds}s`,
-            '--timeout',
-            '5s',
-            '-s',
-            'bench/wrk-schedule.lua',
-            url,
-            '--',
-            path,
-            String(run),
-          ],
-        ]
-      : [
-          process.execPath,
-          [
-            '--import',
-            'tsx',
-            'bench/http-load.ts',
-            url,
-            path,
-            String(run),
-            String(seconds),
-            String(HTTP_CONNECTIONS),
-          ],
-        ];
-  const out = await runLoader(command, args, server);
-  const r = resultLine(out.stdout, 'WRK_RESULT');
-  return {
-    rps: r.requests / (r.durationUs / 1e6),
-    p50Us: r.p50Us,
-    p99Us: r.p99Us,
-    count: r.requests,
-    seconds: r.durationUs / 1e6,
-    failures: r.non2xx + r.connectErrors + r.readErrors + r.writeErrors + r.timeouts,
-    serverCpu: out.serverCpu,
-    loaderCpu: out.loaderCpu,
-  };
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-}
-
-async function h2load(server: Server, body: string, seconds: number): Promise<Measurement> {
-  const log = join(work, `h2load-${nextRun++}.log`);
-  const out = await runLoader(
-    'h2load',
-    [
-      '-D',
-      String(seconds),
-      '-t1',
-      `-c${H2_CLIENTS}`,
-      `-m${H2_STREAMS}`,
-      '-H',
-      'content-type: application/grpc',
-      '-H',
-      'te: trailers',
-      '-d',
-      body,
-      `--log-file=${log}`,
-      `http://127.0.0.1:${server.grpcPort}/ipvs.v1.Scheduler/Schedule`,
-    ],
-    server,
-  );
-  const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out.stdout);
-  const requests =
-    /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
-      out.stdout,
-    );
-  if (!finished || !requests) throw new Error(`unexpected h2load output:\n${out.stdout.slice(-2000)}`);
-  const lines = readFileSync(log, 'utf8').split('\n');
-  const durations = new Float64Array(lines.length);
-  let n = 0;
-  for (const line of lines) {
-    const cols = line.split('\t');
-    if (cols.length >= 3) durations[n++] = Number(cols[2]);
-  }
-  const sorted = durations.subarray(0, n).sort();
-  rmSync(log, { force: true });
-  return {
-    rps: Number(finished[2]),
-    p50Us: percentile(sorted, 0.5),
-    p99Us: percentile(sorted, 0.99),
-    count: Number(requests[1]),
-    seconds: Number(finished[1]),
-    failures: Number(requests[2]) + Number(requests[3]) + Number(requests[4]),
-    serverCpu: out.serverCpu,
-    loaderCpu: out.loaderCpu,
-  };
-}
-
-async function streamLoad(server: Server, warmupSeconds: number, seconds: number): Promise<Measurement> {
-  const out = await runLoader(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'bench/stream-client.ts',
-      String(server.grpcPort),
-      String(warmupSeconds * 1000),
-      String(seconds * 1000),
-      String(STREAM_WINDOW),
-      String(nextRun++),
-    ],
-    server,
-  );
-  const r = resultLine(out.stdout, 'STREAM_RESULT');
-  return {
-    rps: r.answers / (r.durationMs / 1000),
-    p50Us: r.p50Us,
-    p99Us: r.p99Us,
-    count: r.answers,
-    seconds: r.durationMs / 1000,
-    failures: r.failed,
-    serverCpu: out.serverCpu,
-    // The client measures itself over the measured window only.
-    loaderCpu: r.cpuPct,
-  };
-}
-
-type Load = (seconds: number) => Promise<Measurement>;
-
-/**
- * Measures several targets under the same load: one warm-up run each (discarded), then SLICES rounds
- * of SECONDS / SLICES each, the targets in turn (order reversed every other round), so background
- * noise on a shared box hits every target alike. Rates add up over the slices; latency percentiles
- * and CPU are the mean of the slices'. `measuring` is called once the warm-ups are done.
- */
-async function compare(loads: Load[], measuring: () => Promise<void>): Promise<Measurement[]> {
-  for (const load of loads) await load(WARMUP_SECONDS);
-  await measuring();
-  const slices: Measurement[][] = loads.map(() => []);
-  for (let round = 0; round < SLICES; round++) {
-    const order = loads.map((_, i) => i);
-    if (round % 2 === 1) order.reverse();
-    for (const i of order) slices[i].push(await loads[i](SECONDS / SLICES));
-  }
-  const mean = (ms: Measurement[], f: (m: Measurement) => number) =>
-    ms.reduce((sum, m) => sum + f(m), 0) / ms.length;
-  return slices.map((ms) => {
-    const count = ms.reduce((sum, m) => sum + m.count, 0);
-    const seconds = ms.reduce((sum, m) => sum + m.seconds, 0);
-    return {
-      rps: count / seconds,
-      p50Us: mean(ms, (m) => m.p50Us),
-      p99Us: mean(ms, (m) => m.p99Us),
-      count,
-      seconds,
-      failures: ms.reduce((sum, m) => sum + m.failures, 0),
-      serverCpu: mean(ms, (m) => m.serverCpu),
-      loaderCpu: mean(ms, (m) => m.loaderCpu),
-    };
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The service under test
-
-const SERVICE_ENV: Record<string, string> = {
-  LOG_LEVEL: 'warn',
-  IPVS_CLOCK: 'system',
-  IPVS_ADMIN_TOKEN: '',
-  IPVS_RULES_FILE: '',
-  REDIS_URL: '',
-  REDIS_CLUSTER_NODES: '',
-  SYNC_REDIS_URL: '',
-};
-
-async function post(server: Server, path: string, body: unknown): Promise<{ status: number; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${server.httpPort}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, text: await res.text() };
-}
-
-async function startService(door: string): Promise<Server> {
-  const server = await startServer(`service (${door})`, 'src/main.ts', SERVICE_ENV);
-  const created = await post(server, '/v1/services', SERVICE);
-  if (created.status !== 201) throw new Error(`POST /v1/services: ${created.status} ${created.text}`);
-  const key = `${SERVICE.protocol}:${VIRTUAL}`;
-  for (let i = 1; i <= DESTINATIONS; i++) {
-    const dest = { address: `10.1.0.${i}`, port: 80, weight: (i % 5) + 1, forward: 'masq' };
-    const added = await post(server, `/v1/services/${encodeURIComponent(key)}/destinations`, dest);
-    if (added.status !== 201) throw new Error(`POST destination: ${added.status} ${added.text}`);
-  }
-  return server;
-}
-
-const startEcho = (door: string) => startServer(`echo (${door})`, 'bench/echo-servers.ts', {});
-
-interface Counters {
-  outcomes: Record<string, number>;
-  connections: number;
-}
-
-async function counters(server: Server): Promise<Counters> {
-  const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
-  const outcomes: Record<string, number> = {};
-  for (const m of text.matchAll(/^ipvs_decisions_total\{outcome="([^"]+)"\} (\d+)/gm))
-    outcomes[m[1]] = Number(m[2]);
-  let connections = 0;
-  for (const m of text.matchAll(/^ipvs_destination_(?:active|inactive)_connections\{[^}]*\} (\d+)/gm))
-    connections += Number(m[1]);
-  return { outcomes, connections };
-}
-
-/** What the service counted between two readings, e.g. "scheduled 80123, reused 0". */
-function outcomeDelta(before: Counters, after: Counters): { text: string; unexpected: number } {
-  const names = new Set([...Object.keys(before.outcomes), ...Object.keys(after.outcomes)]);
-  const parts: string[] = [];
-  let unexpected = 0;
-  for (const name of [...names].sort()) {
-    const d = (after.outcomes[name] ?? 0) - (before.outcomes[name] ?? 0);
-    if (d === 0) continue;
-    parts.push(`${name} ${d}`);
-    if (name !== 'scheduled' && name !== 'reused') unexpected += d;
-  }
-  return { text: parts.join(', ') || 'nothing', unexpected };
-}
-
-/** One Schedule over gRPC with the given request bytes; the answer as JSON. */
-function grpcScheduleOnce(server: Server, request: Uint8Array): Promise<string> {
-  const identity = (b: Buffer) => b;
-  const client = new grpc.Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
-  return new Promise<string>((resolve, reject) => {
-    client.makeUnaryRequest<Buffer, Buffer>(
-      '/ipvs.v1.Scheduler/Schedule',
-      identity,
-      identity,
-      Buffer.from(request),
-      (err, answer) => {
-        client.close();
-        if (err || !answer) reject(err ?? new Error('no answer'));
-        else
-          resolve(
-            `${answer.length} bytes ${toJsonString(ScheduleResponseSchema, fromBinary(ScheduleResponseSchema, answer))}`,
-          );
-      },
-    );
-  });
+async function startEcho(door: string): Promise<ProfiledServer> {
+  const name = `echo (${door})`;
+  const { nodeArgs, profileDir } = profiling(name);
+  return { ...(await startServer(name, 'bench/echo-servers.ts', {}, nodeArgs)), profileDir };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Doors
 
-interface Row {
-  door: string;
-  ceiling?: Measurement;
-  ours?: Measurement;
-  /** Shown instead of numbers when the door was skipped or failed. */
-  skipped?: string;
-}
-
-const rows: Row[] = [];
+const rows: ComparisonRow[] = [];
 const notes: string[] = [];
 const profiles: string[] = [];
 
-/** Calls a server answered so far: the service's decision counters, the echo's own count. */
-async function answered(server: Server, isService: boolean): Promise<number> {
-  if (isService) return Object.values((await counters(server)).outcomes).reduce((a, b) => a + b, 0);
-  const res = await fetch(`http://127.0.0.1:${server.httpPort}/answered`);
-  return ((await res.json()) as { answered: number }).answered;
-}
+/** Calls the echo answered so far (the service's are its decision counters). */
+const echoAnswered = async (echo: Server) => (await ceilingCounts(echo)).answered;
 
 /** Marks the end of the warm-ups: profiles are cut there and calls counted from there. */
 type Measuring = () => Promise<void>;
@@ -550,22 +103,24 @@ async function withServers(
   door: string,
   body: (service: Server, echo: Server, measuring: Measuring) => Promise<void>,
 ): Promise<void> {
-  const [service, echo] = await Promise.all([startService(door), startEcho(door)]);
+  const [service, echo] = await Promise.all([startProfiledService(door), startEcho(door)]);
   let fromUs = 0;
-  let before: [number, number] = [0, 0];
+  /** Calls answered by the service and by the echo since the warm-ups ended. */
+  let callsSince: (() => Promise<[number, number]>) | undefined;
   let calls: [number, number] | undefined;
   const measuring: Measuring = async () => {
     if (!PROFILE) return;
     fromUs = Number(process.hrtime.bigint() / 1000n);
-    before = [await answered(service, true), await answered(echo, false)];
+    const serviceCounted = await countDecisions(service);
+    const echoBefore = await echoAnswered(echo);
+    callsSince = async () => [(await serviceCounted()).total, (await echoAnswered(echo)) - echoBefore];
   };
   try {
     await body(service, echo, measuring);
-    if (PROFILE)
-      calls = [(await answered(service, true)) - before[0], (await answered(echo, false)) - before[1]];
+    if (callsSince) calls = await callsSince();
   } finally {
     await Promise.all([stopServer(service), stopServer(echo)]);
-    const warnings = service.stderr.join('').trim();
+    const warnings = service.stderr().trim();
     if (warnings) notes.push(`${door}: the service wrote to stderr:\n${warnings.slice(0, 2000)}`);
   }
   if (!calls || !service.profileDir || !echo.profileDir) return;
@@ -603,19 +158,22 @@ async function httpDoor(loader: HttpLoader): Promise<void> {
     });
     if (sample.status !== 200) throw new Error(`POST /v1/schedule answered ${sample.status} ${sample.text}`);
     progress(`HTTP: POST /echo and POST /v1/schedule (${loader})`);
-    const before = await counters(service);
-    const [ceiling, ours] = await compare(
-      [(s) => httpLoad(loader, echo, '/echo', s), (s) => httpLoad(loader, service, '/v1/schedule', s)],
+    const counted = await countDecisions(service);
+    const [ceiling, ours] = await compareInSlices(
+      [
+        (seconds) => httpLoad({ loader, server: echo, path: '/echo', seconds }),
+        (seconds) => httpLoad({ loader, server: service, path: '/v1/schedule', seconds }),
+      ],
       measuring,
     );
-    const after = await counters(service);
+    const decisions = await counted();
     rows.push({ door: 'HTTP POST /v1/schedule', ceiling, ours });
     notes.push(
       `HTTP: ${loader === 'wrk' ? 'wrk -t1' : 'autocannon'}, ${HTTP_CONNECTIONS} keep-alive connections; a new client tuple on every request ` +
         `(every call a wlc decision on a new connection).\n` +
         `  answer ${sample.text.length} B: ${sample.text}\n  echo   ${echoed.text.length} B: ${echoed.text}\n` +
-        `  service counted (warm-up + measured): ${outcomeDelta(before, after).text}; ` +
-        `connection table at the end: ${after.connections} entries (SYN_RECV, 60 s timeout; it grows during the run)`,
+        `  service counted (warm-up + measured): ${decisions.text}; ` +
+        `connection table at the end: ${decisions.connections} entries (SYN_RECV, 60 s timeout; it grows during the run)`,
     );
   });
 }
@@ -635,13 +193,16 @@ async function grpcUnaryDoor(): Promise<void> {
     progress('gRPC unary: echo, Schedule fresh, Schedule reused');
     // The two service loads are told apart in the counters: fresh calls count as "scheduled",
     // reused ones as "reused" (plus the one first "scheduled" of the reused tuple).
-    const c0 = await counters(service);
-    const [ceiling, oursFresh, oursReused] = await compare(
-      [(s) => h2load(echo, echoBody, s), (s) => h2load(service, fresh, s), (s) => h2load(service, reused, s)],
+    const counted = await countDecisions(service);
+    const [ceiling, oursFresh, oursReused] = await compareInSlices(
+      [
+        (seconds) => h2load({ server: echo, body: echoBody, seconds }),
+        (seconds) => h2load({ server: service, body: fresh, seconds }),
+        (seconds) => h2load({ server: service, body: reused, seconds }),
+      ],
       measuring,
     );
-    const c1 = await counters(service);
-    const d = outcomeDelta(c0, c1);
+    const d = await counted();
     // h2load counts HTTP 200 as success; a gRPC error also comes with 200. The counters tell (not
     // which variant, so both rows show them).
     oursFresh.failures += d.unexpected;
@@ -657,7 +218,7 @@ async function grpcUnaryDoor(): Promise<void> {
         `(lookup, SYN state event, timer re-arm; no scheduler run) — the cheapest Schedule there is.\n` +
         `  service counted (both, warm-up + measured): ${d.text}\n` +
         `  h2load only sees HTTP 200; gRPC-level failures are taken from the service's ipvs_decisions_total.\n` +
-        `  answer ${sampleFresh}\n  echo   ${sampleEcho}`,
+        `  answer ${sampleFresh.bytes} bytes ${sampleFresh.json}\n  echo   ${sampleEcho.bytes} bytes ${sampleEcho.json}`,
     );
   });
 }
@@ -665,19 +226,19 @@ async function grpcUnaryDoor(): Promise<void> {
 async function grpcStreamDoor(): Promise<void> {
   await withServers('gRPC stream', async (service, echo, measuring) => {
     progress('gRPC stream: echo and ScheduleStream');
-    const before = await counters(service);
-    const [ceiling, ours] = await compare(
+    const counted = await countDecisions(service);
+    const [ceiling, ours] = await compareInSlices(
       [(s) => streamLoad(echo, STREAM_CLIENT_WARMUP, s), (s) => streamLoad(service, STREAM_CLIENT_WARMUP, s)],
       measuring,
     );
-    const after = await counters(service);
+    const decisions = await counted();
     rows.push({ door: 'gRPC ScheduleStream', ceiling, ours });
     notes.push(
       `gRPC stream: bench/stream-client.ts, one bidi stream, ${STREAM_WINDOW} requests in flight, a new client ` +
         `tuple per request (every answer a wlc decision on a new connection); each client process warms up ` +
         `${STREAM_CLIENT_WARMUP} s on its stream before its slice.\n` +
-        `  service counted (warm-up + measured): ${outcomeDelta(before, after).text}; connection table at the end: ` +
-        `${after.connections} entries`,
+        `  service counted (warm-up + measured): ${decisions.text}; connection table at the end: ` +
+        `${decisions.connections} entries`,
     );
   });
 }
@@ -685,20 +246,10 @@ async function grpcStreamDoor(): Promise<void> {
 // ---------------------------------------------------------------------------------------------------
 // Report
 
-const fmtRate = (m?: Measurement) => (m ? Math.round(m.rps).toLocaleString('en-US') : '-');
-function fmtUs(us: number | undefined): string {
-  if (us === undefined || Number.isNaN(us)) return '-';
-  return us >= 10_000 ? `${(us / 1000).toFixed(1)} ms` : `${(us / 1000).toFixed(2)} ms`;
-}
-const fmtPct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : `${Math.round(v)}%`);
-
 /** The ratio of answers per server CPU-second: what each call costs, less sensitive to a busy box. */
 function perCpuRatio(ours: Measurement, ceiling: Measurement): number {
   return ours.rps / ours.serverCpu / (ceiling.rps / ceiling.serverCpu);
 }
-
-/** Two decimals, rounded down (so 0.697 never shows as a passing 0.70). */
-const floor2 = (v: number) => (Math.floor(v * 100) / 100).toFixed(2);
 
 function printTable(): void {
   const header = [
@@ -734,17 +285,7 @@ function printTable(): void {
       `${r.ours?.failures ?? 0}/${r.ceiling?.failures ?? 0}`,
     ];
   });
-  const measured = body.filter((row) => row.length === header.length);
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...(i === 0 ? body : measured).map((row) => row[i].length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 || cells.length < header.length ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const row of body) console.log(line(row));
+  console.log(formatTable(header, body));
 }
 
 async function main(): Promise<void> {
@@ -822,7 +363,7 @@ async function main(): Promise<void> {
 }
 
 function cleanup(): void {
-  for (const proc of live) proc.kill('SIGKILL');
+  killChildren();
   rmSync(work, { recursive: true, force: true });
 }
 

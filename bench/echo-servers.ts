@@ -9,7 +9,7 @@
  *
  * Run as a child process: `node --import tsx bench/echo-servers.ts`; SIGTERM stops it.
  */
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
 import {
@@ -22,61 +22,26 @@ import {
   type ScheduleStreamRequest,
   type ScheduleStreamResponse,
 } from '../src/gen/ipvs/v1/scheduler_pb.js';
-
-const host = process.env.HOST ?? '127.0.0.1';
-const httpPort = Number(process.env.HTTP_PORT ?? 0);
-const grpcPort = Number(process.env.GRPC_PORT ?? 0);
+import { scheduleShapedAnswer, schedulerMethod, serveCeiling } from './ceiling-server.js';
 
 let answered = 0;
 
 /** An answer of the size and shape of the service's (same field values but the counter). */
-function answer(virtual: string | undefined): {
-  service: string;
-  destination: string;
-  forward: string;
-  connection: string;
-  persistent: boolean;
-  reused: boolean;
-  state: string;
-} {
-  const service = `tcp:${virtual ?? ''}`;
-  return {
-    service,
-    destination: '10.1.0.3:80',
-    forward: 'masq',
-    connection: `${service}~${++answered}`,
-    persistent: false,
-    reused: false,
-    state: 'SYN_RECV',
-  };
-}
+const answer = (virtual: string | undefined) => scheduleShapedAnswer(virtual, String(++answered));
 
 const app = Fastify({ logger: false });
 app.post('/echo', async (request) => answer((request.body as { virtual?: string }).virtual));
-app.get('/healthz', async () => ({ ok: true }));
 /** Calls answered so far (both transports), for per-call profile figures. */
 app.get('/answered', async () => ({ answered }));
 
-function method<I extends DescMessage, O extends DescMessage>(
-  name: string,
-  input: I,
-  output: O,
-  stream: boolean,
-): grpc.MethodDefinition<MessageShape<I>, MessageShape<O>> {
-  return {
-    path: `/ipvs.v1.Scheduler/${name}`,
-    requestStream: stream,
-    responseStream: stream,
-    requestSerialize: (msg) => Buffer.from(toBinary(input, msg)),
-    requestDeserialize: (buf) => fromBinary(input, buf),
-    responseSerialize: (msg) => Buffer.from(toBinary(output, msg)),
-    responseDeserialize: (buf) => fromBinary(output, buf),
-  };
-}
-
 const definition = {
-  Schedule: method('Schedule', ScheduleRequestSchema, ScheduleResponseSchema, false),
-  ScheduleStream: method('ScheduleStream', ScheduleStreamRequestSchema, ScheduleStreamResponseSchema, true),
+  Schedule: schedulerMethod('Schedule', ScheduleRequestSchema, ScheduleResponseSchema, false),
+  ScheduleStream: schedulerMethod(
+    'ScheduleStream',
+    ScheduleStreamRequestSchema,
+    ScheduleStreamResponseSchema,
+    true,
+  ),
 };
 
 /**
@@ -106,18 +71,4 @@ const scheduleStream: grpc.handleBidiStreamingCall<ScheduleStreamRequest, Schedu
 const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 << 20 });
 server.addService(definition, { Schedule: schedule, ScheduleStream: scheduleStream });
 
-await app.listen({ host, port: httpPort });
-const boundGrpc = await new Promise<number>((resolve, reject) =>
-  server.bindAsync(`${host}:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
-    err ? reject(err) : resolve(port),
-  ),
-);
-const boundHttp = (app.server.address() as { port: number }).port;
-process.stdout.write(`ECHO_READY ${boundHttp} ${boundGrpc}\n`);
-
-const stop = () => {
-  server.forceShutdown();
-  void app.close().then(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await serveCeiling(app, server, 'ECHO_READY');

@@ -1,6 +1,6 @@
 /**
- * HTTP load generator used by bench/api.bench.ts when `wrk` is not installed (or BENCH_HTTP_LOADER is
- * `autocannon`): autocannon in this child process, keep-alive, one request body per request with a
+ * HTTP load generator of bench/load-generators.ts `httpLoad` (API and redis benches) when `wrk` is not
+ * installed (or BENCH_HTTP_LOADER is `autocannon`): autocannon in this child process, keep-alive, one request body per request with a
  * distinct client endpoint (the same tuples as bench/wrk-schedule.lua).
  *
  *   node --import tsx bench/http-load.ts <url> <path> <run> <seconds> <connections>

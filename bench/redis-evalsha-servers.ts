@@ -13,7 +13,7 @@
  * Run as a child process: `REDIS_URL=redis://… node --import tsx bench/redis-evalsha-servers.ts`;
  * SIGTERM stops it. Prints `EVALSHA_READY <httpPort> <grpcPort> <sha>` once both listen.
  */
-import { create, fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
@@ -24,13 +24,11 @@ import {
   type ScheduleRequest,
   type ScheduleResponse,
 } from '../src/gen/ipvs/v1/scheduler_pb.js';
+import { scheduleShapedAnswer, schedulerMethod, serveCeiling } from './ceiling-server.js';
 
 /** The trivial script every call runs (bench/redis.bench.ts loads the same text for redis-benchmark). */
 const TRIVIAL_SCRIPT = 'return ARGV[1]';
 
-const host = process.env.HOST ?? '127.0.0.1';
-const httpPort = Number(process.env.HTTP_PORT ?? 0);
-const grpcPort = Number(process.env.GRPC_PORT ?? 0);
 const redisUrl = process.env.REDIS_URL;
 if (!redisUrl) throw new Error('bench/redis-evalsha-servers.ts: REDIS_URL is required');
 
@@ -58,16 +56,7 @@ async function answer(client: string | undefined, virtual: string | undefined) {
     failed++;
     throw new Error(`EVALSHA answered ${String(echoed)}`);
   }
-  const service = `tcp:${virtual ?? ''}`;
-  return {
-    service,
-    destination: '10.1.0.3:80',
-    forward: 'masq',
-    connection: `${service}~${(++answered).toString(36)}t`,
-    persistent: false,
-    reused: false,
-    state: 'SYN_RECV',
-  };
+  return scheduleShapedAnswer(virtual, `${(++answered).toString(36)}t`);
 }
 
 const app = Fastify({ logger: false });
@@ -75,24 +64,7 @@ app.post('/evalsha', async (request) => {
   const body = request.body as { client?: string; virtual?: string };
   return answer(body.client, body.virtual);
 });
-app.get('/healthz', async () => ({ ok: true }));
 app.get('/answered', async () => ({ answered, failed }));
-
-function method<I extends DescMessage, O extends DescMessage>(
-  name: string,
-  input: I,
-  output: O,
-): grpc.MethodDefinition<MessageShape<I>, MessageShape<O>> {
-  return {
-    path: `/ipvs.v1.Scheduler/${name}`,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: (msg) => Buffer.from(toBinary(input, msg)),
-    requestDeserialize: (buf) => fromBinary(input, buf),
-    responseSerialize: (msg) => Buffer.from(toBinary(output, msg)),
-    responseDeserialize: (buf) => fromBinary(output, buf),
-  };
-}
 
 const schedule: grpc.handleUnaryCall<ScheduleRequest, ScheduleResponse> = (call, callback) =>
   void answer(call.request.client, call.request.virtual).then(
@@ -103,25 +75,8 @@ const schedule: grpc.handleUnaryCall<ScheduleRequest, ScheduleResponse> = (call,
 
 const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 << 20 });
 server.addService(
-  { Schedule: method('Schedule', ScheduleRequestSchema, ScheduleResponseSchema) },
+  { Schedule: schedulerMethod('Schedule', ScheduleRequestSchema, ScheduleResponseSchema, false) },
   { Schedule: schedule },
 );
 
-await app.listen({ host, port: httpPort });
-const boundGrpc = await new Promise<number>((resolve, reject) =>
-  server.bindAsync(`${host}:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) =>
-    err ? reject(err) : resolve(port),
-  ),
-);
-const boundHttp = (app.server.address() as { port: number }).port;
-process.stdout.write(`EVALSHA_READY ${boundHttp} ${boundGrpc} ${sha}\n`);
-
-const stop = () => {
-  server.forceShutdown();
-  void app.close().then(() => {
-    redis.disconnect();
-    process.exit(0);
-  });
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+await serveCeiling(app, server, 'EVALSHA_READY', { extra: sha, closed: () => redis.disconnect() });

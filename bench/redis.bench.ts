@@ -31,37 +31,39 @@
  * BENCH_SLICES (default 4), BENCH_PACED_SECONDS (default 6), BENCH_MEMORY_SCHEDULES (default 20000),
  * BENCH_HTTP_LOADER=autocannon (max runs without wrk; the paced HTTP run needs wrk).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { fromBinary, toJsonString } from '@bufbuild/protobuf';
-import * as grpc from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { ScheduleResponseSchema } from '../src/gen/ipvs/v1/scheduler_pb.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
+import { hasTool, killChildren, startServer, stopServer, type Server } from './child-processes.js';
+import { clientFor, grpcFrame, scheduleRequestBytes, VIRTUAL } from './grpc-payload.js';
 import {
-  clientFor,
-  DESTINATIONS,
-  grpcFrame,
-  scheduleRequestBytes,
-  SERVICE,
-  VIRTUAL,
-} from './grpc-payload.js';
+  H2_CLIENTS,
+  H2_STREAMS,
+  h2load,
+  HTTP_CONNECTIONS,
+  httpLoad,
+  resultLine,
+  runLoader,
+  wrkFailures,
+  type HttpLoader,
+  type Measurement,
+} from './load-generators.js';
+import { floor2, fmtInt, fmtPct, fmtRate, fmtUs, formatTable } from './report-format.js';
+import {
+  ceilingCounts,
+  countDecisions,
+  grpcScheduleOnce,
+  post,
+  SERVICE_KEY,
+  startService,
+} from './service-calls.js';
+import { compareInSlices, WARMUP_SECONDS, type ComparisonRow } from './sliced-compare.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
-const SLICES = Number(process.env.BENCH_SLICES ?? 4);
 const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 6);
 const MEMORY_SCHEDULES = Number(process.env.BENCH_MEMORY_SCHEDULES ?? 20_000);
-/** Keep-alive connections of the HTTP load generator (max and paced). */
-const HTTP_CONNECTIONS = 32;
-/** h2load: connections × concurrent streams per connection. */
-const H2_CLIENTS = 4;
-const H2_STREAMS = 32;
 /** Connections / requests in flight while the memory phase fills the table. */
 const MEMORY_CONCURRENCY = 32;
 /** redis-benchmark: clients, and the length of its measured runs. */
@@ -70,448 +72,36 @@ const RB_SECONDS = 3;
 /** The trivial script (bench/redis-evalsha-servers.ts loads the same text). */
 const TRIVIAL_SCRIPT = 'return ARGV[1]';
 /** The redis engine's default key prefix and its per-service hash tag (src/engine/redis/keys.ts). */
-const SERVICE_KEY = `${SERVICE.protocol}:${VIRTUAL}`;
 const TAG_PREFIX = `ipvs:{${SERVICE_KEY}}:`;
 
 const GOAL_RATIO = 0.6;
 const GOAL_P99_US = 2000;
 const GOAL_BYTES = 200;
-const CLK_TCK = 100;
 
-/** Load-generator runs so far: each gets its own client tuples (bench/grpc-payload.ts clientFor). */
-let nextRun = 0;
 /** The memory phase's tuples (no loader run gets this many). */
 const MEMORY_RUN = 63;
 
 const work = mkdtempSync(join(tmpdir(), 'ipvs-redis-bench-'));
-const live = new Set<ChildProcess>();
 let redis: RedisServer | undefined;
 let admin: Redis | undefined;
 
 // ---------------------------------------------------------------------------------------------------
-// Child processes
-
-function hasTool(command: string, args: string[]): boolean {
-  return spawnSync(command, args, { stdio: 'ignore' }).error === undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
-interface Server {
-  name: string;
-  proc: ChildProcess;
-  httpPort: number;
-  grpcPort: number;
-  /** What it wrote (stdout: pino's warnings and errors at LOG_LEVEL=warn; stderr), the last 64 KiB. */
-  output: () => string;
-}
-
-async function startServer(name: string, script: string, env: Record<string, string>): Promise<Server> {
-  const httpPort = await freePort();
-  let grpcPort = await freePort();
-  while (grpcPort === httpPort) grpcPort = await freePort();
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...env,
-      HOST: '127.0.0.1',
-      HTTP_PORT: String(httpPort),
-      GRPC_PORT: String(grpcPort),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  live.add(proc);
-  proc.on('exit', () => live.delete(proc));
-  let text = '';
-  const keep = (chunk: string) => {
-    text += chunk;
-    if (text.length > 1 << 16) text = text.slice(-(1 << 16));
-  };
-  proc.stderr!.setEncoding('utf8').on('data', keep);
-  proc.stdout!.setEncoding('utf8').on('data', keep);
-  const output = () => text;
-  const deadline = Date.now() + 20_000;
-  while (true) {
-    if (proc.exitCode !== null || proc.signalCode !== null)
-      throw new Error(`${name} exited (code ${proc.exitCode})\n${text.slice(-2000)}`);
-    const up = await fetch(`http://127.0.0.1:${httpPort}/healthz`)
-      .then(async (res) => res.ok && (await tcpOpen(grpcPort)))
-      .catch(() => false);
-    if (up) break;
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`${name} not ready after 20 s\n${text.slice(-2000)}`);
-    }
-    await sleep(50);
-  }
-  return { name, proc, httpPort, grpcPort, output };
-}
-
-async function stopServer(server: Server): Promise<void> {
-  const { proc } = server;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** A process's CPU time so far, in seconds (all threads), or NaN without /proc. */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-interface LoaderOutput {
-  stdout: string;
-  /** Server and redis-server CPU over the run, percent of one core. */
-  serverCpu: number;
-  redisCpu: number;
-  /** The load generator's own CPU over its life (polled), percent of one core. */
-  loaderCpu: number;
-}
-
-/** Runs a load generator to completion, reading the server's and Redis's CPU time around it. */
-function runLoader(
-  command: string,
-  args: string[],
-  server: Server | undefined,
-  onStdout?: (stdout: string, proc: ChildProcess) => void,
-): Promise<LoaderOutput> {
-  return new Promise((resolve, reject) => {
-    const pids = [server?.proc.pid, redis?.pid];
-    const cpu0 = pids.map(cpuSeconds);
-    const t0 = performance.now();
-    const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(proc);
-    let loaderCpu = NaN;
-    const poll = setInterval(() => {
-      const used = cpuSeconds(proc.pid);
-      if (!Number.isNaN(used)) loaderCpu = (used / ((performance.now() - t0) / 1000)) * 100;
-    }, 100);
-    let stdout = '';
-    let stderr = '';
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      onStdout?.(stdout, proc);
-    });
-    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    proc.on('error', (err) => {
-      clearInterval(poll);
-      live.delete(proc);
-      reject(err);
-    });
-    proc.on('exit', (code) => {
-      live.delete(proc);
-      clearInterval(poll);
-      const seconds = (performance.now() - t0) / 1000;
-      const [server1, redis1] = pids.map(cpuSeconds);
-      if (code !== 0) {
-        reject(new Error(`${command} exited with ${code}: ${stderr.trim().slice(-2000)}`));
-        return;
-      }
-      resolve({
-        stdout,
-        serverCpu: ((server1 - cpu0[0]) / seconds) * 100,
-        redisCpu: ((redis1 - cpu0[1]) / seconds) * 100,
-        loaderCpu,
-      });
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Load generators
-
-interface Measurement {
-  rps: number;
-  p50Us: number;
-  p99Us: number;
-  count: number;
-  seconds: number;
-  /** Failed calls seen by the load generator (non-2xx, socket errors, timeouts). */
-  failures: number;
-  serverCpu: number;
-  redisCpu: number;
-  loaderCpu: number;
-}
-
-function resultLine(stdout: string, marker: string): Record<string, number> {
-  const line = stdout.split('\n').find((l) => l.startsWith(`${marker} `));
-  if (!line) throw new Error(`load generator printed no ${marker} line:\n${stdout.slice(-2000)}`);
-  return JSON.parse(line.slice(marker.length + 1)) as Record<string, number>;
-}
-
-type HttpLoader = 'wrk' | 'autocannon';
-
-/** HTTP POST `path` with a new client tuple per request; `rate` > 0 paces it (wrk only). */
-async function httpLoad(
-  loader: HttpLoader,
-  server: Server,
-  path: string,
-  seconds: number,
-  rate = 0,
-): Promise<Measurement> {
-  const url = `http://127.0.0.1:${server.httpPort}`;
-  const run = String(nextRun++);
-  const wrk = (script: string, extra: string[]) => [
-    '-t1',
-    `-c${HTTP_CONNECTIONS}`,
-    `-d${seconds}s`,
-    '--timeout',
-    '5s',
-    '-s',
-    script,
-    url,
-    '--',
-    path,
-    run,
-    ...extra,
-  ];
-  let out: LoaderOutput;
-  if (rate > 0) out = await runLoader('wrk', wrk('bench/redis-wrk-paced.lua', [rate.toFixed(1)]), server);
-  else if (loader === 'wrk') out = await runLoader('wrk', wrk('bench/wrk-schedule.lua', []), server);
-  else
-    out = await runLoader(
-      process.execPath,
-      ['--import', 'tsx', 'bench/http-load.ts', url, path, run, String(seconds), String(HTTP_CONNECTIONS)],
-      server,
-    );
-  const r = resultLine(out.stdout, 'WRK_RESULT');
-  return {
-    rps: r.requests / (r.durationUs / 1e6),
-    p50Us: r.p50Us,
-    p99Us: r.p99Us,
-    count: r.requests,
-    seconds: r.durationUs / 1e6,
-    failures: r.non2xx + r.connectErrors + r.readErrors + r.writeErrors + r.timeouts,
-    serverCpu: out.serverCpu,
-    redisCpu: out.redisCpu,
-    loaderCpu: out.loaderCpu,
-  };
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-}
-
-/** gRPC unary Schedule with one fixed body; `rate` > 0 paces it (h2load --rps, split over clients). */
-async function h2load(server: Server, body: string, seconds: number, rate = 0): Promise<Measurement> {
-  const log = join(work, `h2load-${nextRun++}.log`);
-  const args = ['-D', String(seconds), '-t1', `-c${H2_CLIENTS}`, `-m${H2_STREAMS}`];
-  if (rate > 0) args.push(`--rps=${(rate / H2_CLIENTS).toFixed(1)}`);
-  args.push(
-    '-H',
-    'content-type: application/grpc',
-    '-H',
-    'te: trailers',
-    '-d',
-    body,
-    `--log-file=${log}`,
-    `http://127.0.0.1:${server.grpcPort}/ipvs.v1.Scheduler/Schedule`,
-  );
-  const out = await runLoader('h2load', args, server);
-  const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out.stdout);
-  const requests =
-    /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
-      out.stdout,
-    );
-  if (!finished || !requests) throw new Error(`unexpected h2load output:\n${out.stdout.slice(-2000)}`);
-  const lines = readFileSync(log, 'utf8').split('\n');
-  const durations = new Float64Array(lines.length);
-  let n = 0;
-  for (const line of lines) {
-    const cols = line.split('\t');
-    if (cols.length >= 3) durations[n++] = Number(cols[2]);
-  }
-  const sorted = durations.subarray(0, n).sort();
-  rmSync(log, { force: true });
-  return {
-    rps: Number(finished[2]),
-    p50Us: percentile(sorted, 0.5),
-    p99Us: percentile(sorted, 0.99),
-    count: Number(requests[1]),
-    seconds: Number(finished[1]),
-    failures: Number(requests[2]) + Number(requests[3]) + Number(requests[4]),
-    serverCpu: out.serverCpu,
-    redisCpu: out.redisCpu,
-    loaderCpu: out.loaderCpu,
-  };
-}
-
-type Load = (seconds: number) => Promise<Measurement>;
-
-/**
- * Measures targets under the same load: one warm-up run each (discarded), then SLICES rounds of
- * SECONDS / SLICES each, the targets in turn (order reversed every other round), so background noise
- * hits every target alike. Rates add up over the slices; percentiles and CPU are the slices' mean.
- */
-async function compare(loads: Load[]): Promise<Measurement[]> {
-  for (const load of loads) await load(WARMUP_SECONDS);
-  const slices: Measurement[][] = loads.map(() => []);
-  for (let round = 0; round < SLICES; round++) {
-    const order = loads.map((_, i) => i);
-    if (round % 2 === 1) order.reverse();
-    for (const i of order) slices[i].push(await loads[i](SECONDS / SLICES));
-  }
-  const mean = (ms: Measurement[], f: (m: Measurement) => number) =>
-    ms.reduce((sum, m) => sum + f(m), 0) / ms.length;
-  return slices.map((ms) => {
-    const count = ms.reduce((sum, m) => sum + m.count, 0);
-    const seconds = ms.reduce((sum, m) => sum + m.seconds, 0);
-    return {
-      rps: count / seconds,
-      p50Us: mean(ms, (m) => m.p50Us),
-      p99Us: mean(ms, (m) => m.p99Us),
-      count,
-      seconds,
-      failures: ms.reduce((sum, m) => sum + m.failures, 0),
-      serverCpu: mean(ms, (m) => m.serverCpu),
-      redisCpu: mean(ms, (m) => m.redisCpu),
-      loaderCpu: mean(ms, (m) => m.loaderCpu),
-    };
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------
 // The service and the bare route
 
-async function post(server: Server, path: string, body: unknown): Promise<{ status: number; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${server.httpPort}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, text: await res.text() };
-}
-
-function startService(redisUrl: string): Promise<Server> {
-  return startServer('service (redis engine)', 'src/main.ts', {
-    LOG_LEVEL: 'warn',
-    IPVS_CLOCK: 'system',
-    IPVS_ADMIN_TOKEN: '',
-    IPVS_RULES_FILE: '',
-    REDIS_URL: redisUrl,
-    REDIS_CLUSTER_NODES: '',
-    SYNC_REDIS_URL: '',
-  });
-}
-
-async function configureService(server: Server): Promise<void> {
-  const created = await post(server, '/v1/services', SERVICE);
-  if (created.status !== 201)
-    throw new Error(`POST /v1/services: ${created.status} ${created.text}\n${server.output().slice(-2000)}`);
-  for (let i = 1; i <= DESTINATIONS; i++) {
-    const dest = { address: `10.1.0.${i}`, port: 80, weight: (i % 5) + 1, forward: 'masq' };
-    const added = await post(server, `/v1/services/${encodeURIComponent(SERVICE_KEY)}/destinations`, dest);
-    if (added.status !== 201)
-      throw new Error(`POST destination: ${added.status} ${added.text}\n${server.output().slice(-2000)}`);
-  }
-}
-
-interface Counters {
-  outcomes: Record<string, number>;
-  connections: number;
-}
-
-async function counters(server: Server): Promise<Counters> {
-  const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
-  const outcomes: Record<string, number> = {};
-  for (const m of text.matchAll(/^ipvs_decisions_total\{outcome="([^"]+)"\} (\d+)/gm))
-    outcomes[m[1]] = Number(m[2]);
-  let connections = 0;
-  for (const m of text.matchAll(/^ipvs_destination_(?:active|inactive)_connections\{[^}]*\} (\d+)/gm))
-    connections += Number(m[1]);
-  return { outcomes, connections };
-}
-
-/** What the service counted between two readings, e.g. "scheduled 80123"; other outcomes are failures. */
-function outcomeDelta(before: Counters, after: Counters): { text: string; unexpected: number } {
-  const names = new Set([...Object.keys(before.outcomes), ...Object.keys(after.outcomes)]);
-  const parts: string[] = [];
-  let unexpected = 0;
-  for (const name of [...names].sort()) {
-    const d = (after.outcomes[name] ?? 0) - (before.outcomes[name] ?? 0);
-    if (d === 0) continue;
-    parts.push(`${name} ${d}`);
-    if (name !== 'scheduled' && name !== 'reused') unexpected += d;
-  }
-  return { text: parts.join(', ') || 'nothing', unexpected };
-}
-
+/** Calls whose EVALSHA failed in the bare server so far. */
 async function bareFailures(server: Server): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${server.httpPort}/answered`);
-  return ((await res.json()) as { failed: number }).failed;
-}
-
-/** One Schedule over gRPC with the given request bytes; the answer as JSON. */
-function grpcScheduleOnce(server: Server, request: Uint8Array): Promise<string> {
-  const identity = (b: Buffer) => b;
-  const client = new grpc.Client(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
-  return new Promise<string>((resolve, reject) => {
-    client.makeUnaryRequest<Buffer, Buffer>(
-      '/ipvs.v1.Scheduler/Schedule',
-      identity,
-      identity,
-      Buffer.from(request),
-      (err, answer) => {
-        client.close();
-        if (err || !answer) reject(err ?? new Error('no answer'));
-        else
-          resolve(
-            `${answer.length} B ${toJsonString(ScheduleResponseSchema, fromBinary(ScheduleResponseSchema, answer))}`,
-          );
-      },
-    );
-  });
+  return (await ceilingCounts(server)).failed;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Phases
 
-interface Row {
-  door: string;
-  ceiling?: Measurement;
-  ours?: Measurement;
-  skipped?: string;
-}
-interface PacedRow {
-  door: string;
+/** A door at a fixed rate (NaN when none was measured). */
+interface PacedRow extends ComparisonRow {
   rate: number;
-  ceiling?: Measurement;
-  ours?: Measurement;
-  skipped?: string;
 }
 
-const maxRows: Row[] = [];
+const maxRows: ComparisonRow[] = [];
 const pacedRows: PacedRow[] = [];
 const notes: string[] = [];
 
@@ -654,22 +244,19 @@ async function wrkCount(server: Server, n: number): Promise<{ requests: number; 
       String(MEMORY_RUN),
       String(n),
     ],
-    server,
+    { server, redisPid: redis!.pid },
     // wrk's main thread sleeps for -d whatever its threads do: SIGINT ends it once the count is in.
     (stdout, proc) => {
       if (!stopped && stdout.includes('COUNT_DONE')) stopped = proc.kill('SIGINT');
     },
   );
   const r = resultLine(out.stdout, 'WRK_RESULT');
-  return {
-    requests: r.requests,
-    failed: r.non2xx + r.connectErrors + r.readErrors + r.writeErrors + r.timeouts,
-  };
+  return { requests: r.requests, failed: wrkFailures(r) };
 }
 
 async function memoryPhase(service: Server, loader: HttpLoader): Promise<MemoryResult> {
   progress(`memory: ${MEMORY_SCHEDULES} Schedules, each a new connection`);
-  const c0 = await counters(service);
+  const counted = await countDecisions(service);
   const keys0 = await keyUsage();
   const used0 = await usedMemory();
   const stats0 = await commandStats();
@@ -692,7 +279,7 @@ async function memoryPhase(service: Server, loader: HttpLoader): Promise<MemoryR
   commands.sort((a, b) => b.usec - a.usec);
   const used1 = await usedMemory();
   const keys1 = await keyUsage();
-  const c1 = await counters(service);
+  const { connectionsAdded } = await counted();
   const byKey: MemoryResult['byKey'] = [];
   let keysDelta = 0;
   for (const name of new Set([...keys0.keys(), ...keys1.keys()])) {
@@ -713,7 +300,7 @@ async function memoryPhase(service: Server, loader: HttpLoader): Promise<MemoryR
     schedules: requests,
     failed,
     seconds,
-    added: c1.connections - c0.connections,
+    added: connectionsAdded,
     usedDelta: used1 - used0,
     keysDelta,
     byKey,
@@ -751,7 +338,7 @@ async function redisBenchmarkOnce(port: number, sha: string, pipeline: number, r
       '0',
       'x',
     ],
-    undefined,
+    { redisPid: redis!.pid },
   );
   const line = out.stdout
     .trim()
@@ -766,8 +353,8 @@ async function redisBenchmarkOnce(port: number, sha: string, pipeline: number, r
     rps: Number(cols[1]),
     p50Ms: Number(cols[4]),
     p99Ms: Number(cols[6]),
-    redisCpu: out.redisCpu,
-    loaderCpu: out.loaderCpu,
+    redisCpu: out.cpu.redisCpu,
+    loaderCpu: out.cpu.loaderCpu,
   };
 }
 
@@ -781,34 +368,14 @@ async function redisBenchmark(port: number, sha: string, pipeline: number): Prom
 // ---------------------------------------------------------------------------------------------------
 // Report
 
-const fmtInt = (n: number | undefined) =>
-  n === undefined || !Number.isFinite(n) ? '-' : Math.round(n).toLocaleString('en-US');
-const fmtRate = (m?: Measurement) => fmtInt(m?.rps);
-function fmtUs(us: number | undefined): string {
-  if (us === undefined || Number.isNaN(us)) return '-';
-  return us >= 10_000 ? `${(us / 1000).toFixed(1)} ms` : `${(us / 1000).toFixed(2)} ms`;
-}
-const fmtPct = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : `${Math.round(v)}%`);
 /** CPU microseconds per answered call, from a CPU share (percent of one core) and the call rate. */
 function perCall(m: Measurement, cpuPct: number): string {
   if (!Number.isFinite(cpuPct) || !(m.rps > 0)) return '-';
   const us = ((cpuPct / 100) * 1e6) / m.rps;
   return us < 10 ? us.toFixed(1) : us.toFixed(0);
 }
-/** Two decimals, rounded down (so 0.597 never shows as a passing 0.60). */
-const floor2 = (v: number) => (Math.floor(v * 100) / 100).toFixed(2);
-
-function table(title: string, header: string[], rows: string[][]): string {
-  const full = rows.filter((r) => r.length === header.length);
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...(i === 0 ? rows : full).map((r) => (r[i] ?? '').length)),
-  );
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 || cells.length < header.length ? c.padEnd(widths[i]) : c.padStart(widths[i])))
-      .join('  ');
-  return [title, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
+/** A titled table. */
+const table = (title: string, header: string[], rows: string[][]) => `${title}\n${formatTable(header, rows)}`;
 
 function report(
   memory: MemoryResult | string,
@@ -1031,8 +598,7 @@ async function freshService(): Promise<Server> {
     service = undefined;
   }
   await admin!.flushall();
-  service = await startService(redis!.url);
-  await configureService(service);
+  service = await startService('service (redis engine)', { REDIS_URL: redis!.url });
   return service;
 }
 
@@ -1041,6 +607,7 @@ const firstLine = (err: unknown) => (err instanceof Error ? err.message : String
 async function maxPhase(loader: HttpLoader, haveH2load: boolean, body: string, requestBytes: Uint8Array) {
   const svc = await freshService();
   const bare = bareServer!;
+  const redisPid = redis!.pid;
   let httpMax: Measurement | undefined;
   let grpcMax: Measurement | undefined;
   const request = { protocol: 'tcp', client: '100.127.0.1:1000', virtual: VIRTUAL };
@@ -1050,14 +617,14 @@ async function maxPhase(loader: HttpLoader, haveH2load: boolean, body: string, r
     if (sample.status !== 200) throw new Error(`POST /v1/schedule answered ${sample.status} ${sample.text}`);
     if (bareSample.status !== 200) throw new Error(`POST /evalsha answered ${bareSample.status}`);
     progress(`HTTP max (${loader}): POST /evalsha and POST /v1/schedule`);
-    const c0 = await counters(svc);
+    const counted = await countDecisions(svc);
     const f0 = await bareFailures(bare);
-    const [ceiling, ours] = await compare([
-      (s) => httpLoad(loader, bare, '/evalsha', s),
-      (s) => httpLoad(loader, svc, '/v1/schedule', s),
+    const [ceiling, ours] = await compareInSlices([
+      (seconds) => httpLoad({ loader, server: bare, path: '/evalsha', seconds, redisPid }),
+      (seconds) => httpLoad({ loader, server: svc, path: '/v1/schedule', seconds, redisPid }),
     ]);
-    const c1 = await counters(svc);
-    ours.failures += outcomeDelta(c0, c1).unexpected;
+    const decisions = await counted();
+    ours.failures += decisions.unexpected;
     ceiling.failures += (await bareFailures(bare)) - f0;
     httpMax = ours;
     maxRows.push({ door: 'HTTP POST /v1/schedule', ceiling, ours });
@@ -1066,8 +633,8 @@ async function maxPhase(loader: HttpLoader, haveH2load: boolean, body: string, r
         `client tuple on every request (every call a wlc decision on a new connection; entries expire after ` +
         `60 s, after the phase, so no expiry work is in these numbers).\n` +
         `  answer ${sample.text.length} B: ${sample.text}\n  bare   ${bareSample.text.length} B: ${bareSample.text}\n` +
-        `  service counted (warm-up + measured): ${outcomeDelta(c0, c1).text}; connection table at the end: ` +
-        `${fmtInt(c1.connections)} entries`,
+        `  service counted (warm-up + measured): ${decisions.text}; connection table at the end: ` +
+        `${fmtInt(decisions.connections)} entries`,
     );
   } catch (err) {
     progress(`HTTP failed: ${(err as Error).stack ?? String(err)}`);
@@ -1082,11 +649,13 @@ async function maxPhase(loader: HttpLoader, haveH2load: boolean, body: string, r
     const grpcSample = await grpcScheduleOnce(svc, requestBytes);
     const grpcBare = await grpcScheduleOnce(bare, requestBytes);
     progress('gRPC max (h2load): bare Schedule and Schedule');
-    const c0 = await counters(svc);
+    const counted = await countDecisions(svc);
     const f0 = await bareFailures(bare);
-    const [ceiling, ours] = await compare([(s) => h2load(bare, body, s), (s) => h2load(svc, body, s)]);
-    const c1 = await counters(svc);
-    const d = outcomeDelta(c0, c1);
+    const [ceiling, ours] = await compareInSlices([
+      (seconds) => h2load({ server: bare, body, seconds, redisPid }),
+      (seconds) => h2load({ server: svc, body, seconds, redisPid }),
+    ]);
+    const d = await counted();
     ours.failures += d.unexpected;
     ceiling.failures += (await bareFailures(bare)) - f0;
     grpcMax = ours;
@@ -1097,7 +666,7 @@ async function maxPhase(loader: HttpLoader, haveH2load: boolean, body: string, r
         'CLOSE entry and schedules anew on every call (a wlc decision + one expiry per call; the tuple stays ' +
         "one entry). h2load only sees HTTP 200; gRPC failures come from the service's ipvs_decisions_total " +
         "and the bare server's count.\n" +
-        `  service counted (warm-up + measured): ${d.text}\n  answer ${grpcSample}\n  bare   ${grpcBare}`,
+        `  service counted (warm-up + measured): ${d.text}\n  answer ${grpcSample.bytes} B ${grpcSample.json}\n  bare   ${grpcBare.bytes} B ${grpcBare.json}`,
     );
   } catch (err) {
     progress(`gRPC failed: ${(err as Error).stack ?? String(err)}`);
@@ -1116,10 +685,10 @@ async function paced(
   const bare = bareServer!;
   try {
     await load(svc, Math.min(2, WARMUP_SECONDS));
-    const c0 = await counters(svc);
+    const counted = await countDecisions(svc);
     const f0 = await bareFailures(bare);
     const ours = await load(svc, PACED_SECONDS);
-    ours.failures += outcomeDelta(c0, await counters(svc)).unexpected;
+    ours.failures += (await counted()).unexpected;
     const ceiling = await load(bare, PACED_SECONDS);
     ceiling.failures += (await bareFailures(bare)) - f0;
     pacedRows.push({ door, rate, ours, ceiling });
@@ -1191,7 +760,14 @@ async function main(): Promise<void> {
       const rate = httpMax.rps / 2;
       progress(`HTTP at ${fmtInt(rate)}/s (half of max): service, then bare`);
       await paced('HTTP POST /v1/schedule', rate, (server, seconds) =>
-        httpLoad(loader, server, server === bareServer ? '/evalsha' : '/v1/schedule', seconds, rate),
+        httpLoad({
+          loader,
+          server,
+          path: server === bareServer ? '/evalsha' : '/v1/schedule',
+          seconds,
+          rate,
+          redisPid: redis!.pid,
+        }),
       );
     } else
       pacedRows.push({
@@ -1202,7 +778,9 @@ async function main(): Promise<void> {
     if (grpcMax) {
       const rate = grpcMax.rps / 2;
       progress(`gRPC at ${fmtInt(rate)}/s (half of max): service, then bare`);
-      await paced('gRPC Schedule (unary)', rate, (server, seconds) => h2load(server, body, seconds, rate));
+      await paced('gRPC Schedule (unary)', rate, (server, seconds) =>
+        h2load({ server, body, seconds, rate, redisPid: redis!.pid }),
+      );
     } else pacedRows.push({ door: 'gRPC Schedule (unary)', rate: NaN, skipped: 'skipped: no max measured' });
     notes.push(
       `half rate: on a new replica and emptied Redis; per door a ${Math.min(2, WARMUP_SECONDS)} s warm-up at the ` +
@@ -1232,7 +810,7 @@ async function main(): Promise<void> {
 }
 
 async function cleanup(): Promise<void> {
-  for (const proc of live) proc.kill('SIGKILL');
+  killChildren();
   await redis?.stop();
   redis = undefined;
   rmSync(work, { recursive: true, force: true });

@@ -42,7 +42,7 @@ export interface RedisServerOptions {
 const BINARY = process.env.REDIS_SERVER_BIN || 'redis-server';
 const running = new Set<ChildProcess>();
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

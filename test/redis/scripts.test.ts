@@ -121,9 +121,13 @@ describe('redis engine scripts', () => {
     const monitor = await redis.client.monitor();
     const seen: { source: string; args: string[] }[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => seen.push({ source, args }));
-    await workload(engine, clock);
-    await new Promise((r) => setTimeout(r, 100));
-    await monitor.disconnect();
+    try {
+      await workload(engine, clock);
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      // a monitor left connected outlives a failed test (and its process would not exit)
+      monitor.disconnect();
+    }
     let tag: string | undefined;
     let checked = 0;
     for (const { source, args } of seen) {
