@@ -5,8 +5,9 @@
  *
  *   cfg     hash    configuration (+ `json`, the parsed ServiceConfig), version, service stats
  *   klo     list    destination keys in kernel list order (LPUSH on add)
- *   d:<key> hash    one per destination: key ip port fold mo ms (mh permutation) w lw fwd ut lt
- *                   ac ic pc (counters) ol (OVERLOAD) tr (in the trash) n (slot number) + stats
+ *   d:<key> string  one per destination, cmsgpack of: key ip port fold mo ms (mh permutation) w lw
+ *                   fwd ut lt ac ic pc (counters) ol (OVERLOAD) tr (in the trash) n (slot number),
+ *                   stats, ord tw hi (its place in KLO and its share of the scheduler's indexes)
  *   sched   hash    scheduler state: rr `cur`; wrr `cl cw mw di`; lblc/lblcr `gcc gcseq`
  *   tab     string  dh/sh/mh slot table, 2 bytes (destination number) per slot
  *   dn      hash    destination number → destination key
@@ -74,10 +75,6 @@ export function serviceKeys(prefix: string, service: string): string[] {
 /** KEYS of every service script: the service's `cfg` key. */
 export function scriptKeys(prefix: string, service: string): [string] {
   return [`${tagPrefix(prefix, service)}cfg`];
-}
-
-export function destHashKey(prefix: string, service: string, dest: string): string {
-  return `${tagPrefix(prefix, service)}d:${dest}`;
 }
 
 export interface GlobalKeys {

@@ -76,7 +76,6 @@ import {
 import {
   connectionId,
   DEFAULT_PREFIX,
-  destHashKey,
   globalKeys,
   parseConnectionId,
   scriptKeys,
@@ -527,13 +526,9 @@ export class RedisEngine implements Engine {
   private async destConfig(service: string, dest: string): Promise<DestConfig> {
     const ep = parseEndpoint(dest, 'destination');
     const key = formatEndpoint(ep.ip, ep.port);
-    const [[, d], [, pos]] = (await this.redis
-      .multi()
-      .hgetall(destHashKey(this.prefix, service, key))
-      .lpos(`${tagPrefix(this.prefix, service)}klo`, key)
-      .exec()) as [[unknown, Record<string, string>], [unknown, number | null]];
-    if (pos === null || !d.key)
-      throw notFound('destination', `no such destination ${dest} in service ${service}`);
+    const r = await this.readTag(service, await this.now(), { service: true });
+    const d = list<DestRecord>(r.service?.dests).find((x) => x.key === key);
+    if (!d) throw notFound('destination', `no such destination ${dest} in service ${service}`);
     return {
       endpoint: endpoint(parseIp(d.ip, 'destination'), Number(d.port)),
       key,

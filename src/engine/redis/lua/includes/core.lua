@@ -67,29 +67,31 @@ local function loadServiceCore()
 end
 
 -- Destinations -----------------------------------------------------------------------------
--- DEST_LOADED: each destination's fields as read, so commit writes back only what changed
+-- DEST_LOADED: each destination's record as read, so commit writes back only what changed
 local DEST, DIRTY_D, DESTS, DEST_LOADED
+-- A destination is one string, `<prefix>{<service key>}:d:<dest key>`: its D_FIELDS packed with
+-- cmsgpack in this order (one GET and one unpack per call that needs it).
 -- ord: place in KLO (a larger ord is nearer the head); tw, hi: what the destination adds to the
 -- scheduler's indexes now (twos weight tree, lblc/lblcr "half idle" count; see schedulers.lua)
-local D_NUM = { 'port', 'fold', 'mo', 'ms', 'w', 'lw', 'ut', 'lt', 'ac', 'ic', 'pc', 'ol', 'tr', 'n',
-  'sc', 'sip', 'sop', 'sib', 'sob', 'ord', 'tw', 'hi' }
 local D_FIELDS = { 'key', 'ip', 'port', 'fold', 'mo', 'ms', 'w', 'lw', 'fwd', 'ut', 'lt', 'ac', 'ic', 'pc',
   'ol', 'tr', 'n', 'sc', 'sip', 'sop', 'sib', 'sob', 'ord', 'tw', 'hi' }
-local function destHash(key) return PREFIX .. 'd:' .. key end
+local function destKey(key) return PREFIX .. 'd:' .. key end
 local function getDest(key)
   local d = DEST[key]
   if d then return d end
-  local raw = redis.call('HGETALL', destHash(key))
-  if #raw == 0 then return nil end
-  d = {}
-  for i = 1, #raw, 2 do d[raw[i]] = raw[i + 1] end
-  for _, f in ipairs(D_NUM) do d[f] = tonumber(d[f]) or 0 end
-  d.pos = -1
-  local loaded = {}
-  for _, f in ipairs(D_FIELDS) do loaded[f] = d[f] end
-  DEST_LOADED[key] = loaded
+  local raw = redis.call('GET', destKey(key))
+  if not raw then return nil end
+  local values = { cmsgpack.unpack(raw) }
+  d = { pos = -1 }
+  for i, f in ipairs(D_FIELDS) do d[f] = values[i] end
+  DEST_LOADED[key] = raw
   DEST[key] = d
   return d
+end
+local function packDest(d)
+  local values = {}
+  for i, f in ipairs(D_FIELDS) do values[i] = d[f] end
+  return cmsgpack.pack(unpack(values))
 end
 -- Set by schedulers.lua: keeps the scheduler's indexes in step with a changed destination.
 local INDEX_DEST = nil
@@ -204,7 +206,7 @@ local function packConn(c)
   local flags = b01(c.tpl) * F_TPL + b01(c.inactive) * F_INACTIVE + b01(c.noOutput) * F_NO_OUTPUT
     + b01(c.assured) * F_ASSURED + b01(c.callId) * F_CALL_ID
   local d = DEST[c.dest]
-  local n = d and d.n or tonumber(redis.call('HGET', PREFIX .. 'd:' .. c.dest, 'n'))
+  local n = (d or getDest(c.dest)).n
   local head = struct.pack(ENTRY_HEAD, flags, STATE_NUM[c.state], FWD_NUM[c.fwd], n, c.dport, c.timeout,
     c.deadline, c.seq, c.nctl, c.fwmark, c.qb, c.nid, #c.ctl, c.ctl)
   if not c.tpl then return head end
@@ -352,16 +354,11 @@ local function commit()
   end
   DIRTY_C = {}
   for key, d in pairs(DIRTY_D) do
-    local args, loaded = {}, DEST_LOADED[key] or {}
-    for _, f in ipairs(D_FIELDS) do
-      if d[f] ~= loaded[f] then
-        args[#args + 1] = f
-        args[#args + 1] = d[f]
-        loaded[f] = d[f]
-      end
+    local packed = packDest(d)
+    if packed ~= DEST_LOADED[key] then
+      redis.call('SET', destKey(key), packed)
+      DEST_LOADED[key] = packed
     end
-    DEST_LOADED[key] = loaded
-    if #args > 0 then redis.call('HSET', destHash(key), unpack(args)) end
   end
   DIRTY_D = {}
 end
