@@ -5,8 +5,9 @@
  * with the same functions as the memory engine (src/engine/specs.ts); the scripts (lua/) hold the
  * IPVS flow and answer in the shapes the memory engine's views give.
  *
- * Configuration is cached per replica (config-cache.ts); `explain` candidates come from the
- * scheduler modules' own describe (explain.ts); rates from the shared estimator (rates.ts).
+ * A Schedule's script arguments are computed in schedule-args.ts, answers shown as views.ts
+ * does; configuration is cached per replica (config-cache.ts); `explain` candidates come from
+ * the scheduler modules' own describe (explain.ts); rates from the shared estimator (rates.ts).
  * Conn-sync methods refuse (FAILED_PRECONDITION): a redis fleet does not run the sync daemon yet.
  *
  * Redis unreachable (see client.ts): every public method turns a connection failure into
@@ -23,23 +24,28 @@ import {
   type Endpoint,
   type Protocol,
 } from '../../domain/keys.js';
-import { formatNetmask } from '../../domain/netmask.js';
-import type { Counters, Service } from '../../director/model.js';
-import { templateShape } from '../../director/persistence.js';
+import type { Counters } from '../../director/model.js';
 import { findService, noServiceFor } from '../../director/service-lookup.js';
-import { parseState, type Timeouts } from '../../director/states.js';
+import type { Timeouts } from '../../director/states.js';
 import { patchSysctl, type SysctlValues } from '../../director/sysctl.js';
-import { dhHashKey } from '../../schedulers/dh.js';
-import { hashedPort } from '../../schedulers/hash.js';
-import { MH_TAB_SIZE, mhHash, mhPermutation } from '../../schedulers/mh.js';
-import { schedFlagNames } from '../../schedulers/registry.js';
-import { shHashKey } from '../../schedulers/sh.js';
-import { SCHED2 } from '../../schedulers/types.js';
+import { MH_TAB_SIZE, mhPermutation } from '../../schedulers/mh.js';
 import type { Clock } from '../clock.js';
 import { guarded, unavailable, type RedisClient } from './client.js';
+import {
+  connectionView,
+  countersOf,
+  destView,
+  list,
+  serviceView,
+  stats,
+  type ConnRecord,
+  type DestRecord,
+  type Reply,
+} from './views.js';
 import { ConfigCache, type ConfigSnapshot, type IndexEntry } from './config-cache.js';
 import { explanation } from './explain.js';
-import { advanceRates, parseRates, periodOf, ratesOf, type RatesState } from './rates.js';
+import { EXISTING_ONLY, scheduleArgs, TUPLE_KEY } from './schedule-args.js';
+import { advanceRates, parseRates, periodOf, ratesOf } from './rates.js';
 import { RedisClock } from './redis-clock.js';
 import type {
   BatchResult,
@@ -56,12 +62,10 @@ import type {
   ServiceSpec,
   ServiceStatus,
   StatsSnapshot,
-  StatsView,
   SyncApplyResult,
   SyncEntry,
   Sysctl,
 } from '../engine.js';
-import { IDEMPOTENCY_TTL_MS } from '../idempotency.js';
 import {
   parseBatchItem,
   parseConnectionUpdate,
@@ -74,7 +78,6 @@ import {
   type UpdateQuery,
 } from '../specs.js';
 import {
-  connectionId,
   DEFAULT_PREFIX,
   globalKeys,
   parseConnectionId,
@@ -111,8 +114,6 @@ export interface RedisEngineOptions {
   configMaxAgeMs?: number;
 }
 
-/** Index in the schedule script's operation arguments of "existing entry only" (ARGV[A + 29]). */
-const EXISTING_ONLY = 28;
 /** Most due timers one sweep call fires (bounded work per call); tick() repeats until done. */
 const SWEEP_BUDGET = 1000;
 const MAX_ATTEMPTS = 5;
@@ -147,131 +148,7 @@ const GUARDED = [
   'snapshot',
 ] as const satisfies readonly (keyof Engine)[];
 
-/** What the scripts answer: `ok` with fields, or `err` with a code. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Reply = Record<string, any>;
-
-interface DestRecord {
-  key: string;
-  ip: string;
-  port: number;
-  w: number;
-  lw: number;
-  fwd: string;
-  ut: number;
-  lt: number;
-  ac: number;
-  ic: number;
-  pc: number;
-  ol: number;
-  tr: number;
-  sc: number;
-  sip: number;
-  sop: number;
-  sib: number;
-  sob: number;
-}
-
-interface ConnRecord {
-  id: string;
-  tpl: boolean;
-  proto: string;
-  caddr: string;
-  cport: number;
-  vaddr: string;
-  vport: number;
-  dport: number;
-  dest: string;
-  destIp: string;
-  state: string;
-  deadline: number;
-  ctl: string;
-  nctl: number;
-  callId: string | false;
-  assured: boolean;
-}
-
-const list = <T>(x: unknown): T[] => (Array.isArray(x) ? (x as T[]) : []);
-const hostPort = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
 const mathRandomInt = (n: number) => Math.floor(Math.random() * n);
-
-function stats(
-  conns: number,
-  inPkts: number,
-  outPkts: number,
-  inBytes: number,
-  outBytes: number,
-  rates?: Parameters<typeof ratesOf>[0],
-): StatsView {
-  return { conns, inPkts, outPkts, inBytes, outBytes, ...ratesOf(rates) };
-}
-
-function countersOf(x: { sc: number; sip: number; sop: number; sib: number; sob: number }): Counters {
-  return { conns: +x.sc, inPkts: +x.sip, outPkts: +x.sop, inBytes: +x.sib, outBytes: +x.sob };
-}
-
-function destView(d: DestRecord, rates?: RatesState): DestinationStatus {
-  return {
-    key: d.key,
-    address: d.ip,
-    port: d.port,
-    weight: d.w,
-    forward: d.fwd,
-    upperThreshold: d.ut,
-    lowerThreshold: d.lt,
-    activeConns: d.ac,
-    inactiveConns: d.ic,
-    persistentConns: d.pc,
-    overloaded: d.ol === 1,
-    available: d.tr === 0,
-    stats: stats(d.sc, d.sip, d.sop, d.sib, d.sob, rates?.dests[d.key]),
-  };
-}
-
-function serviceView(rec: Reply, rates?: RatesState): ServiceStatus {
-  const svc = rec.svc as Record<string, string | number>;
-  const cfg = JSON.parse(String(svc.json)) as ServiceConfig;
-  const view: ServiceStatus = {
-    key: cfg.key,
-    family: cfg.family === 6 ? 'inet6' : 'inet',
-    scheduler: cfg.scheduler,
-    schedFlags: schedFlagNames(cfg.schedFlags, cfg.scheduler),
-    persistence: cfg.persistence
-      ? { timeout: cfg.persistence.timeoutSec, netmask: formatNetmask(cfg.persistence.netmask) }
-      : null,
-    onePacket: cfg.onePacket,
-    pe: cfg.pe,
-    destinations: list<DestRecord>(rec.dests).map((d) => destView(d, rates)),
-    stats: stats(+svc.sc, +svc.sip, +svc.sop, +svc.sib, +svc.sob, rates?.svc),
-  };
-  if (cfg.id.kind === 'addr') {
-    view.protocol = cfg.id.protocol;
-    view.address = cfg.id.ip.text;
-    view.port = cfg.id.port;
-  } else {
-    view.fwmark = cfg.id.fwmark;
-  }
-  return view;
-}
-
-function connectionView(c: ConnRecord, service: string, now: number): Connection {
-  const view: Connection = {
-    id: connectionId(service, c.id),
-    protocol: c.proto,
-    client: hostPort(c.caddr, c.cport),
-    virtual: hostPort(c.vaddr, c.vport),
-    destination: hostPort(c.destIp, c.dport),
-    state: c.tpl ? (c.assured ? 'ASSURED' : 'NONE') : c.state,
-    expiresInMs: Math.max(0, c.deadline - now),
-    template: c.tpl,
-    service,
-    origin: 'local',
-  };
-  if (c.ctl !== '') view.controlledBy = connectionId(service, c.ctl);
-  if (c.tpl) view.controls = c.nctl;
-  if (c.callId !== false && c.callId !== null && c.callId !== undefined) view.callId = c.callId;
-  return view;
-}
 
 function noSync(): IpvsError {
   return new IpvsError('FAILED_PRECONDITION', 'sync: not supported by the redis engine yet', 'sync');
@@ -652,90 +529,8 @@ export class RedisEngine implements Engine {
       const { entry, protocol, virtual, how } = target;
       const cfg = entry.cfg;
       const key = cfg.key;
-      const initialState =
-        q.initialState === undefined ? undefined : parseState(protocol, q.initialState, 'initialState');
-      const svcPort = cfg.id.kind === 'addr' ? cfg.id.port : 0;
-      const svcFwmark = cfg.id.kind === 'fwmark' ? cfg.id.fwmark : 0;
       const client = q.client;
-      const onePacket = cfg.onePacket && protocol === 'udp';
-      // Checks the kernel makes only for a new decision, in its order; the script raises the
-      // first after the existing-entry rules (§6.8), which come first.
-      let preErr: IpvsError | undefined;
-      if (client.port === 20) {
-        preErr = new IpvsError(
-          'NO_DESTINATION',
-          'client port 20 (active FTP data from a real server) is never scheduled',
-          'service',
-        );
-      } else if (cfg.persistence) {
-        if (cfg.pe === 'sip' && protocol !== 'udp') {
-          preErr = new IpvsError(
-            'FAILED_PRECONDITION',
-            `protocol: the SIP persistence engine of ${key} only takes UDP; packet dropped`,
-            'protocol',
-          );
-        } else if (cfg.pe === 'sip' && q.callId === undefined) {
-          preErr = invalid('callId', undefined, `is required by the SIP persistence engine of ${key}`);
-        }
-      } else if (svcFwmark === 0 && virtual.port !== svcPort) {
-        preErr = new IpvsError(
-          'NO_DESTINATION',
-          `service ${key}: port ${virtual.port} needs a persistent service (port zero / FTP data)`,
-          'service',
-        );
-      }
-      const callId = cfg.pe === 'sip' && q.callId !== undefined ? q.callId : null;
-      const shape = cfg.persistence
-        ? templateShape(
-            { fwmark: svcFwmark, family: cfg.family, port: svcPort } as unknown as Service,
-            cfg.persistence,
-            protocol,
-            client.ip,
-            virtual.ip,
-            virtual.port,
-            callId,
-          )
-        : undefined;
-      const hashPort = cfg.schedFlags & SCHED2 ? hashedPort(protocol, client.port) : 0;
-      let h1 = 0;
-      let h2 = 0;
-      if (cfg.scheduler === 'dh') h1 = dhHashKey(virtual.ip);
-      else if (cfg.scheduler === 'sh') h1 = shHashKey(client.ip, hashPort, 0);
-      else if (cfg.scheduler === 'mh') {
-        h1 = mhHash(client.ip, hashPort, 0) % MH_TAB_SIZE;
-        h2 = (hashPort + fold(client.ip)) >>> 0;
-      }
-      const args: (string | number)[] = [
-        entry.ver,
-        protocol,
-        client.ip.text,
-        client.port,
-        virtual.ip.text,
-        virtual.port,
-        tupleKey(key, protocol, client.text, virtual.text),
-        initialState ?? '',
-        onePacket ? 1 : 0,
-        preErr ? preErr.code : '',
-        preErr ? preErr.message : '',
-        shape ? 1 : 0,
-        shape?.key ?? '',
-        shape?.protocol ?? '',
-        shape?.caddr.text ?? '',
-        shape?.vaddr.text ?? '',
-        shape?.vport ?? 0,
-        shape?.keepsDestPort ? 1 : 0,
-        callId !== null ? 1 : 0,
-        callId ?? '',
-        svcFwmark || q.fwmark,
-        h1,
-        h2,
-        randoms ? randoms.r1 : '',
-        randoms ? randoms.r2 : '',
-        q.requestId ?? '',
-        IDEMPOTENCY_TTL_MS,
-        q.explain ? 1 : 0,
-        0,
-      ];
+      const { args, preErr } = scheduleArgs(entry, q, protocol, virtual, randoms);
       // §2.1: the connection table is global — the tuple may have an entry in another service
       // (one a packet with another fwmark reached); the kernel follows that one first.
       const others = attempt === 0 ? this.otherHolders(snap, key, protocol, virtual) : [];
@@ -743,7 +538,7 @@ export class RedisEngine implements Engine {
         const holder = await this.entryElsewhere(others, protocol, client.text, virtual);
         if (holder) {
           const there = [...args];
-          there[6] = tupleKey(holder, protocol, client.text, virtual.text);
+          there[TUPLE_KEY] = tupleKey(holder, protocol, client.text, virtual.text);
           there[EXISTING_ONLY] = 1;
           const h = await this.run('schedule', holder, now, there, [now, snap.env]);
           if (!h.gone) {
