@@ -61,7 +61,7 @@ function counters(s: StatsView) {
 }
 
 function normServices(list: ServiceStatus[]) {
-  // Order normalised: redis lists services by key (phase 1), memory in creation order.
+  // Order normalised: redis lists services by key, memory in creation order.
   return [...list]
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
     .map((s) => ({

@@ -6,7 +6,7 @@
  * background, so a replica recovers when Redis returns, without a restart.
  *
  * A command that was in flight when the connection dropped is failed, never re-sent after the
- * reconnect (autoResendUnfulfilledCommands off): each operation is one EVALSHA, so it was either
+ * reconnect (autoResendUnfulfilledCommands off): each operation is one script call, so it was either
  * fully applied or not at all, and it is never applied twice by the client.
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';

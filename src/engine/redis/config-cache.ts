@@ -1,6 +1,6 @@
 /**
  * A replica's cache of the fleet's configuration: the service lookup index, the sysctls and the
- * timeouts, so a Schedule costs one round trip (its EVALSHA) instead of three.
+ * timeouts, so a Schedule costs one round trip (its script call) instead of three.
  *
  * The authoritative configuration is each service's own `cfg` hash (written inside the atomic
  * admin call, on the service's slot); the index is derived from it: the `tags` set names every

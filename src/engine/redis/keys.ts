@@ -78,7 +78,6 @@ export function scriptKeys(prefix: string, service: string): [string] {
 }
 
 export interface GlobalKeys {
-  services: string;
   tags: string;
   sysctl: string;
   timeouts: string;
@@ -88,7 +87,6 @@ export interface GlobalKeys {
 
 export function globalKeys(prefix: string): GlobalKeys {
   return {
-    services: `${prefix}services`,
     tags: `${prefix}tags`,
     sysctl: `${prefix}sysctl`,
     timeouts: `${prefix}timeouts`,

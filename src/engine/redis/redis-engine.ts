@@ -1,7 +1,8 @@
 /**
  * The redis engine: N stateless replicas share one Redis. Every operation on a virtual service is
- * ONE atomic Lua call (FCALL, or EVALSHA on a Redis without Functions) on that service's slot — read, decide and count cannot interleave
- * between replicas, so least-connection is exact across the fleet. Requests are validated here
+ * ONE atomic Lua call (FCALL; EVALSHA on a Redis without Functions) on that service's slot — read,
+ * decide and count cannot interleave between replicas, so least-connection is exact across the
+ * fleet. Requests are validated here
  * with the same functions as the memory engine (src/engine/specs.ts); the scripts (lua/) hold the
  * IPVS flow and answer in the shapes the memory engine's views give.
  *
@@ -803,7 +804,7 @@ export class RedisEngine implements Engine {
     return { ...next };
   }
 
-  // ---- conn-sync (phase 2) ----------------------------------------------------------------
+  // ---- conn-sync (not on a redis fleet yet) ----------------------------------------------------------------
 
   setSyncListener(listener: ((entries: SyncEntry[]) => void) | null): void {
     if (listener) throw noSync();

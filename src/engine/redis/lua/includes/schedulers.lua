@@ -1,6 +1,7 @@
 --[[
-  schedulers: every scheduler of §3 over the service's KLO (a linear scan in phase 1, giving the
-  kernel's answer: the first strictly-better dest wins, so ties go to the earliest in KLO), their
+  schedulers: every scheduler of §3 over the service's KLO — the kernel's answers (the first
+  strictly-better dest wins, so ties go to the earliest in KLO), read from indexes instead of a scan
+  where the memory engine does not scan either (see "best", the twos tree, the lblc count) — their
   state hooks (init/add/del/upd) and the lblc/lblcr collector. dh/sh/mh slot tables are rebuilt here
   in the same atomic call that changes the destination set; request hashes come in as ARGV.
 ]]
