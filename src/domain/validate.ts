@@ -50,6 +50,14 @@ export function text(value: unknown, field: string, maxBytes: number): string {
   return value;
 }
 
+/** `text` without control characters (a SIP Call-ID, an idempotency key: printable by nature). */
+export function printableText(value: unknown, field: string, maxBytes: number): string {
+  const s = text(value, field, maxBytes);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(s)) throw invalid(field, value, 'must not contain control characters');
+  return s;
+}
+
 /** A count (uint64 in the proto): a non-negative safe integer, or its decimal string (proto3 JSON). */
 export function optionalCount(value: unknown, field: string): number {
   if (value === undefined || value === null) return 0;

@@ -19,7 +19,7 @@ import {
 } from '../domain/keys.js';
 import { parseIp } from '../domain/address.js';
 import { hostMask, parseNetmask } from '../domain/netmask.js';
-import { bool, objectWith, optionalCount, optionalInt, text } from '../domain/validate.js';
+import { bool, objectWith, optionalCount, optionalInt, printableText } from '../domain/validate.js';
 import { FORWARDS, type Forward, type Persistence } from '../director/model.js';
 import {
   DIRECTIONS,
@@ -312,11 +312,11 @@ export function parseScheduleRequest(raw: ScheduleRequest): ScheduleQuery {
     callId:
       req.callId === undefined || req.callId === null
         ? undefined
-        : text(req.callId, 'callId', MAX_CALL_ID_BYTES),
+        : printableText(req.callId, 'callId', MAX_CALL_ID_BYTES),
     requestId:
       req.requestId === undefined || req.requestId === null
         ? undefined
-        : text(req.requestId, 'requestId', 128),
+        : printableText(req.requestId, 'requestId', 128),
     initialState:
       req.initialState === undefined || req.initialState === null ? undefined : String(req.initialState),
     explain: bool(req.explain, 'explain', false),

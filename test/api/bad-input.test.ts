@@ -273,6 +273,8 @@ const CASES: Case[] = [
     ['empty requestId', { ...V, requestId: '' }, 'requestId'],
     ['requestId too long', { ...V, requestId: big(200) }, 'requestId'],
     ['callId of the wrong type', { ...V, callId: 5 }, 'callId'],
+    ['callId with a control character', { ...V, callId: 'a\u001fb@host' }, 'callId'],
+    ['requestId with a control character', { ...V, requestId: 'r\n1' }, 'requestId'],
     ['unknown field', { ...V, priority: 1 }, 'request.priority'],
     ['a list, not an object', [1, 2], 'request'],
     ['missing body', undefined, 'request'],

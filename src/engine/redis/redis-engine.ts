@@ -45,7 +45,7 @@ import {
 } from './views.js';
 import { ConfigCache, type ConfigSnapshot, type IndexEntry } from './config-cache.js';
 import { explanation } from './explain.js';
-import { EXISTING_ONLY, scheduleArgs, TUPLE_KEY } from './schedule-args.js';
+import { EXISTING_ONLY, packArgs, scheduleArgs, TUPLE_KEY } from './schedule-args.js';
 import { advanceRates, parseRates, periodOf, ratesOf } from './rates.js';
 import { RedisClock } from './redis-clock.js';
 import type {
@@ -113,6 +113,8 @@ export interface RedisEngineOptions {
   listen?: boolean;
   /** Longest time a replica trusts its cached configuration without an announcement (ms). */
   configMaxAgeMs?: number;
+  /** How scripts are registered: a Functions library (default; EVALSHA when Redis has none) or EVALSHA. */
+  scripts?: 'functions' | 'evalsha';
 }
 
 /** Most due timers one sweep call fires (bounded work per call); tick() repeats until done. */
@@ -182,7 +184,7 @@ export class RedisEngine implements Engine {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     if (/[{}]/.test(this.prefix)) throw new Error('redis key prefix must not contain { or }');
     this.g = globalKeys(this.prefix);
-    this.scripts = new ScriptRunner(this.redis);
+    this.scripts = new ScriptRunner(this.redis, undefined, options.scripts);
     this.config = new ConfigCache(this.redis, this.g, this.prefix, options.configMaxAgeMs);
     if (options.listen ?? true) this.config.listen();
     if (options.clock === 'redis') this.redisClock = new RedisClock(this.redis, this.g.clock);
@@ -541,7 +543,7 @@ export class RedisEngine implements Engine {
           const there = [...args];
           there[TUPLE_KEY] = tupleKey(holder, protocol, client.text, virtual.text);
           there[EXISTING_ONLY] = 1;
-          const h = await this.run('schedule', holder, now, there, [now, snap.env]);
+          const h = await this.run('schedule', holder, now, [packArgs(there)], [now, snap.env]);
           if (!h.gone) {
             this.check(h);
             const holderCfg = snap.index.get(holder)?.cfg ?? cfg;
@@ -549,7 +551,7 @@ export class RedisEngine implements Engine {
           }
         }
       }
-      const r = await this.run('schedule', key, now, args, [now, snap.env]);
+      const r = await this.run('schedule', key, now, [packArgs(args)], [now, snap.env]);
       if (r.err === 'STALE' && attempt < MAX_ATTEMPTS) {
         this.config.invalidate();
         snap = await this.config.get();

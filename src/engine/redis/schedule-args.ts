@@ -1,5 +1,5 @@
 /**
- * A Schedule request as the schedule script's operation arguments (schedule-1.lua, ARGV[A + 1..]):
+ * A Schedule request as the schedule script's operation arguments (schedule-1.lua, P[1..29]):
  * what only the replica can compute — the checks the kernel makes for a new decision (in its
  * order; the script raises them after the existing-entry rules), the persistence template's shape,
  * the request hashes of dh/sh/mh — with the same functions the memory engine uses.
@@ -20,10 +20,18 @@ import type { parseScheduleRequest } from '../specs.js';
 import type { IndexEntry } from './config-cache.js';
 import { tupleKey } from './keys.js';
 
-/** Index of the tuple key in the arguments (ARGV[A + 7]). */
+/** Index of the tuple key in the arguments (P[7]). */
 export const TUPLE_KEY = 6;
-/** Index of "existing entry only" (ARGV[A + 29]). */
+/** Index of "existing entry only" (P[29]). */
 export const EXISTING_ONLY = 28;
+
+/**
+ * The arguments as the ONE text the script splits (`splitArgs`): joined by the unit separator,
+ * which no argument holds (addresses, numbers, states; Call-ID and requestId are printable).
+ */
+export function packArgs(args: readonly (string | number)[]): string {
+  return args.join('\x1f');
+}
 
 export function scheduleArgs(
   entry: IndexEntry,

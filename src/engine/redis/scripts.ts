@@ -43,18 +43,19 @@ function includeFile(name: string): string {
   return name.endsWith('.lua') ? name : `${name}.lua`;
 }
 
-function assemble(dir: string, file: string, seen: Set<string>, order: string[]): string {
+function assemble(dir: string, file: string, seen: Set<string>, order: string[], isInclude = false): string {
+  if (isInclude) {
+    if (seen.has(file)) return '';
+    seen.add(file);
+    order.push(file);
+  }
   const text = readFileSync(join(dir, file), 'utf8');
   return text
     .split('\n')
     .map((line) => {
       const m = INCLUDE.exec(line);
       if (!m) return line;
-      const name = includeFile(m[1]);
-      if (seen.has(name)) return '';
-      seen.add(name);
-      order.push(name);
-      return assemble(dir, name, seen, order);
+      return assemble(dir, includeFile(m[1]), seen, order, true);
     })
     .join('\n');
 }
@@ -66,12 +67,17 @@ export function readScripts(dir = LUA_DIR): Map<string, Script> {
     const m = /^([a-z-]+)-(\d+)\.lua$/.exec(file);
     if (!m) continue;
     const includes: string[] = [];
-    const source = assemble(dir, file, new Set(), includes);
-    const sha = createHash('sha1').update(source).digest('hex');
-    const body = readFileSync(join(dir, file), 'utf8')
-      .split('\n')
-      .filter((line) => !INCLUDE.test(line))
+    const lines = readFileSync(join(dir, file), 'utf8').split('\n');
+    const seen = new Set<string>();
+    const included = lines
+      .filter((line) => INCLUDE.test(line))
+      .map((line) => assemble(dir, includeFile(INCLUDE.exec(line)![1]), seen, includes, true))
       .join('\n');
+    const body = lines.filter((line) => !INCLUDE.test(line)).join('\n');
+    // The operation's own code runs in a function of its own, as in the library: its locals do
+    // not add to the includes' (Lua allows 200 per function).
+    const source = `${included}\nreturn (function()\n${body}\nend)()\n`;
+    const sha = createHash('sha1').update(source).digest('hex');
     out.set(m[1], { name: m[1], numberOfKeys: Number(m[2]), source, sha, body, includes });
   }
   return out;

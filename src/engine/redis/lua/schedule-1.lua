@@ -4,16 +4,18 @@
 
   KEYS[1]  the service's cfg key (includes/core.lua)
   ARGV[1]  now; ARGV[2] the sysctls/timeouts (includes/core.lua)
-  ARGV[3] cfg version the caller resolved with   ARGV[4] protocol   ARGV[5] client address
-  ARGV[6] client port  ARGV[7] virtual address  ARGV[8] virtual port  ARGV[9] tuple key
-  ARGV[10] initial state or ""  ARGV[11] one-packet 0/1
-  ARGV[12] error code the caller found for a new decision ("" none)   ARGV[13] its message
-  ARGV[14] persistent 0/1  ARGV[15] template key  ARGV[16] template protocol  ARGV[17] template caddr
-  ARGV[18] template vaddr  ARGV[19] template vport  ARGV[20] template keeps dest port 0/1
-  ARGV[21] has Call-ID 0/1  ARGV[22] Call-ID  ARGV[23] fwmark of the entries
-  ARGV[24] h1 (dh bucket / sh,mh index)  ARGV[25] h2 (mh hash base)  ARGV[26] r1  ARGV[27] r2
-  ARGV[28] requestId ("" none)  ARGV[29] how long its answer is kept (ms)  ARGV[30] explain 0/1
-  ARGV[31] "1": only the existing entry of this tuple here (§2.1: the connection table is global; the
+  ARGV[3]  the operation's arguments P[1..29], joined by the unit separator (\31) into one text (one
+           argument for the client to encode instead of 29):
+  P[1] cfg version the caller resolved with   P[2] protocol   P[3] client address
+  P[4] client port  P[5] virtual address  P[6] virtual port  P[7] tuple key
+  P[8] initial state or ""  P[9] one-packet 0/1
+  P[10] error code the caller found for a new decision ("" none)   P[11] its message
+  P[12] persistent 0/1  P[13] template key  P[14] template protocol  P[15] template caddr
+  P[16] template vaddr  P[17] template vport  P[18] template keeps dest port 0/1
+  P[19] has Call-ID 0/1  P[20] Call-ID  P[21] fwmark of the entries
+  P[22] h1 (dh bucket / sh,mh index)  P[23] h2 (mh hash base)  P[24] r1  P[25] r2
+  P[26] requestId ("" none)  P[27] how long its answer is kept (ms)  P[28] explain 0/1
+  P[29] "1": only the existing entry of this tuple here (§2.1: the connection table is global; the
     caller found the packet's entry in this service although the packet resolves to another):
     follow it, drop the packet, or unbind it for a new decision elsewhere ({ ok, gone = true })
 
@@ -35,11 +37,12 @@
 --- @include "includes/schedulers"
 --- @include "includes/views"
 begin(KEYS, ARGV)
+local P = splitArgs(ARGV[A + 1])
 
--- explain (ARGV[A + 28] = 1): what the decision saw, taken just before it (O(n), on request only)
+-- explain (P[28] = 1): what the decision saw, taken just before it (O(n), on request only)
 local EXPLAIN = nil
 local function observe()
-  if ARGV[A + 28] ~= '1' or EXPLAIN.dests then return end
+  if P[28] ~= '1' or EXPLAIN.dests then return end
   flushIndexes()
   local dests = {}
   for i, d in ipairs(klo()) do
@@ -55,7 +58,7 @@ local function respond(c, reused)
   local r = { service = SVC_KEY, destination = d.key, forward = d.fwd, connection = fullId(c.id),
     persistent = c.ctl ~= '', reused = reused, state = c.state }
   if c.ctl ~= '' then r.template = fullId(c.ctl) end
-  if ARGV[A + 28] == '1' then
+  if P[28] == '1' then
     observe()
     r.explain = EXPLAIN
   end
@@ -75,17 +78,17 @@ end
 local function main()
   local now = ENV.now
   EXPLAIN = { existing = 'none', template = 'none' }
-  local existingOnly = ARGV[A + 29] == '1'
+  local existingOnly = P[29] == '1'
   -- (an entry may outlive its service: the existing-entry rules need none)
   if not loadServiceCore() and not existingOnly then return { err = 'STALE' } end
-  if not existingOnly and SVC.ver ~= tonumber(ARGV[A + 1]) then return { err = 'STALE' } end
+  if not existingOnly and SVC.ver ~= tonumber(P[1]) then return { err = 'STALE' } end
   fireDue(now)
-  local proto, caddr, cport = ARGV[A + 2], ARGV[A + 3], tonumber(ARGV[A + 4])
-  local vaddr, vport, tuple = ARGV[A + 5], tonumber(ARGV[A + 6]), ARGV[A + 7]
-  local initialState, onePacket = ARGV[A + 8], ARGV[A + 9] == '1'
-  local fwmark = tonumber(ARGV[A + 21])
-  local args = { h1 = tonumber(ARGV[A + 22]), h2 = tonumber(ARGV[A + 23]), r1 = ARGV[A + 24],
-    r2 = ARGV[A + 25], vaddr = vaddr }
+  local proto, caddr, cport = P[2], P[3], tonumber(P[4])
+  local vaddr, vport, tuple = P[5], tonumber(P[6]), P[7]
+  local initialState, onePacket = P[8], P[9] == '1'
+  local fwmark = tonumber(P[21])
+  local args = { h1 = tonumber(P[22]), h2 = tonumber(P[23]), r1 = P[24],
+    r2 = P[25], vaddr = vaddr }
 
   local discard = nil
   local existing = getConnByKey(K.tuples, tuple)
@@ -118,7 +121,7 @@ local function main()
     return r
   end
   if existingOnly then return finish(ok({ gone = true })) end
-  if ARGV[A + 10] ~= '' then return finish(fail(ARGV[A + 10], ARGV[A + 11], 'service')) end
+  if P[10] ~= '' then return finish(fail(P[10], P[11], 'service')) end
   local function noDest()
     if NEED_RANDOM then return { err = 'NEED_RANDOM', range = NEED_RANDOM } end
     return finish(fail('NO_DESTINATION', 'service ' .. SVC.key .. ': no destination available (scheduler '
@@ -126,10 +129,10 @@ local function main()
   end
 
   local c
-  if ARGV[A + 12] == '1' then
-    local tkey = ARGV[A + 13]
+  if P[12] == '1' then
+    local tkey = P[13]
     local callId = false
-    if ARGV[A + 19] == '1' then callId = ARGV[A + 20] end
+    if P[19] == '1' then callId = P[20] end
     local ct = getConnByKey(K.tpl, tkey)
     EXPLAIN.template = ct and 'hit' or 'miss'
     if ct then
@@ -148,9 +151,9 @@ local function main()
       dest = pick(args)
       if not dest then return noDest() end
       local dport = 0
-      if ARGV[A + 18] == '1' then dport = dest.port end
-      ct = createEntry(dest, { tpl = true, proto = ARGV[A + 14], caddr = ARGV[A + 15], cport = 0,
-        vaddr = ARGV[A + 16], vport = tonumber(ARGV[A + 17]), dport = dport, key = tkey, hashed = true,
+      if P[18] == '1' then dport = dest.port end
+      ct = createEntry(dest, { tpl = true, proto = P[14], caddr = P[15], cport = 0,
+        vaddr = P[16], vport = tonumber(P[17]), dport = dport, key = tkey, hashed = true,
         callId = callId, fwmark = fwmark })
       ct.timeout = SVC.pt * 1000
     end
@@ -185,12 +188,12 @@ local function main()
 end
 
 local requestKey = nil
-if ARGV[A + 26] ~= '' then
-  requestKey = PREFIX .. 'rq:' .. ARGV[A + 26]
+if P[26] ~= '' then
+  requestKey = PREFIX .. 'rq:' .. P[26]
   local previous = redis.call('GET', requestKey)
   if previous then return previous end
 end
 local result = main()
 local answer = reply(result)
-if requestKey and result.ok and not result.gone then redis.call('SET', requestKey, answer, 'PX', tonumber(ARGV[A + 27])) end
+if requestKey and result.ok and not result.gone then redis.call('SET', requestKey, answer, 'PX', tonumber(P[27])) end
 return answer

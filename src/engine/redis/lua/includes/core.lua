@@ -365,6 +365,21 @@ end
 
 
 
+-- An operation's arguments packed into one text, separated by the unit separator (\31).
+local function splitArgs(text)
+  local out, n, from = {}, 0, 1
+  while true do
+    local at = string.find(text, '\31', from, true)
+    n = n + 1
+    if not at then
+      out[n] = string.sub(text, from)
+      return out
+    end
+    out[n] = string.sub(text, from, at - 1)
+    from = at + 1
+  end
+end
+
 -- Every operation starts here: this call's keys and arguments, and fresh per-call state.
 -- Derived once per service key and per sysctl text, not per call (in a Functions library these
 -- tables outlive the call; they hold only what the key or the text determines).
@@ -389,6 +404,21 @@ local function envFor(text)
     tFin = e[8], tUdp = e[9] }
   ENV_CACHE[text], CACHED = env, CACHED + 1
   return env
+end
+
+-- An operation's arguments packed into one text, separated by the unit separator (\31).
+local function splitArgs(text)
+  local out, n, from = {}, 0, 1
+  while true do
+    local at = string.find(text, '\31', from, true)
+    n = n + 1
+    if not at then
+      out[n] = string.sub(text, from)
+      return out
+    end
+    out[n] = string.sub(text, from, at - 1)
+    from = at + 1
+  end
 end
 
 -- Every operation starts here: this call's keys and arguments, and fresh per-call state.
