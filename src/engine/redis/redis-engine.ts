@@ -153,6 +153,22 @@ const GUARDED = [
 
 const mathRandomInt = (n: number) => Math.floor(Math.random() * n);
 
+/** The schedule script's flat answer (a decision without explain) as its JSON answer reads. */
+function decisionOf(a: string[]): Reply {
+  const r: Reply = {
+    ok: true,
+    service: a[0],
+    destination: a[1],
+    forward: a[2],
+    connection: a[3],
+    persistent: a[4] === '1',
+    reused: a[5] === '1',
+    state: a[6],
+  };
+  if (a[7]) r.template = a[7];
+  return r;
+}
+
 function noSync(): IpvsError {
   return new IpvsError('FAILED_PRECONDITION', 'sync: not supported by the redis engine yet', 'sync');
 }
@@ -244,7 +260,7 @@ export class RedisEngine implements Engine {
   ): Promise<Reply> {
     const argv = [...(env ?? (await this.env(now))), ...args];
     const raw = await this.scripts.run(script, this.keysOf(service), argv);
-    return JSON.parse(String(raw)) as Reply;
+    return Array.isArray(raw) ? decisionOf(raw as string[]) : (JSON.parse(String(raw)) as Reply);
   }
 
   private readonly scriptKeyCache = new Map<string, [string]>();

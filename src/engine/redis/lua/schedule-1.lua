@@ -23,7 +23,9 @@
   key with a Redis TTL: it moves no counter); a retry with that id, from any replica, gets that
   answer back and changes nothing.
 
-  Returns JSON: { ok, service, destination, forward, connection, persistent, template?, reused, state,
+  Returns, for a decision without explain, the flat list { service, destination, forward, connection,
+  persistent 0/1, reused 0/1, state, template or "" }; otherwise
+  JSON: { ok, service, destination, forward, connection, persistent, template?, reused, state,
     explain? = { dests = the list before the decision, sched = scheduler state, existing, template } }
     (explain: the caller builds candidates with the scheduler module's own `describe`)
     or { err = "STALE" } (configuration changed: resolve again), { err = "NEED_RANDOM", range = n }
@@ -194,6 +196,16 @@ if P[26] ~= '' then
   if previous then return previous end
 end
 local result = main()
-local answer = reply(result)
-if requestKey and result.ok and not result.gone then redis.call('SET', requestKey, answer, 'PX', tonumber(P[27])) end
-return answer
+commit()
+local answer = nil
+if requestKey and result.ok and not result.gone then
+  answer = cjson.encode(result)
+  redis.call('SET', requestKey, answer, 'PX', tonumber(P[27]))
+end
+if result.ok and not result.gone and not result.explain then
+  -- the usual answer as a flat list (no JSON to write here or to parse in the replica):
+  -- service, destination, forward, connection, persistent 0/1, reused 0/1, state, template or ""
+  return { result.service, result.destination, result.forward, result.connection, result.persistent and '1' or '0',
+    result.reused and '1' or '0', result.state, result.template or '' }
+end
+return answer or cjson.encode(result)
