@@ -25,7 +25,7 @@ import {
   type Endpoint,
   type Protocol,
 } from '../../domain/keys.js';
-import type { Counters } from '../../director/model.js';
+import { zeroCounters, type Counters } from '../../director/model.js';
 import { findService, noServiceFor } from '../../director/service-lookup.js';
 import type { Timeouts } from '../../director/states.js';
 import { patchSysctl, type SysctlValues } from '../../director/sysctl.js';
@@ -505,7 +505,7 @@ export class RedisEngine implements Engine {
     const now = await this.now();
     const env = await this.env(now);
     const total = [0, 0, 0, 0, 0];
-    const totalRates = { cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 };
+    const totalRates = ratesOf(undefined);
     const services: StatsSnapshot['services'] = [];
     for (const tag of await this.tags()) {
       const r = await this.readTag(tag, now, { service: true, totals: true }, env);
@@ -861,9 +861,7 @@ export class RedisEngine implements Engine {
     const dests: Record<string, Counters> = {};
     for (const d of list<DestRecord>(r.service?.dests)) dests[d.key] = countersOf(d);
     const next = advanceRates(parseRates(r.rates), period, {
-      svc: r.service
-        ? countersOf(r.service.svc)
-        : { conns: 0, inPkts: 0, outPkts: 0, inBytes: 0, outBytes: 0 },
+      svc: r.service ? countersOf(r.service.svc) : zeroCounters(),
       dests,
       total: {
         conns: t[0] ?? 0,

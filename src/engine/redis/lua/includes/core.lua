@@ -363,24 +363,6 @@ local function commit()
   DIRTY_D = {}
 end
 
-
-
--- An operation's arguments packed into one text, separated by the unit separator (\31).
-local function splitArgs(text)
-  local out, n, from = {}, 0, 1
-  while true do
-    local at = string.find(text, '\31', from, true)
-    n = n + 1
-    if not at then
-      out[n] = string.sub(text, from)
-      return out
-    end
-    out[n] = string.sub(text, from, at - 1)
-    from = at + 1
-  end
-end
-
--- Every operation starts here: this call's keys and arguments, and fresh per-call state.
 -- Derived once per service key and per sysctl text, not per call (in a Functions library these
 -- tables outlive the call; they hold only what the key or the text determines).
 local KEY_CACHE, ENV_CACHE, CACHED = {}, {}, 0

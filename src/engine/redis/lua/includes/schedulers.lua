@@ -10,19 +10,6 @@ local MH_SIZE, MH_BITS = 4093, 6 -- IP_VS_MH_TAB_BITS = CONFIG_IP_VS_MH_TAB_INDE
 
 local function eligible(d) return d.ol == 0 and d.w > 0 end
 local function overhead(d) return d.ac * 256 + d.ic end
-local function sedBetter(a, b) return (b.ac + 1) * a.w > (a.ac + 1) * b.w end
-local BETTER = {
-  lc = function(a, b) return overhead(a) < overhead(b) end,
-  wlc = function(a, b) return overhead(b) * a.w > overhead(a) * b.w end,
-  sed = sedBetter,
-  nq = function(a, b)
-    local ai, bi = a.ac == 0, b.ac == 0
-    if ai or bi then return ai and not bi end
-    return sedBetter(a, b)
-  end,
-  fo = function(a, b) return a.w > b.w end,
-  ovf = function(a, b) return a.w > b.w end,
-}
 local OK = { ovf = function(d) return eligible(d) and d.ac <= d.w end }
 
 -- The "best" index of lc, wlc, sed, nq, fo, ovf and the lblc/lblcr fallback: a zset of the
@@ -488,13 +475,13 @@ local function pick(a)
   local name = SVC.sched
   if name == 'rr' then return rrPick() end
   if name == 'wrr' then return wrrPick() end
-  if BETTER[name] then return best() end
+  if name == 'lblc' then return lblcPick(a.vaddr, ENV.now) end
+  if name == 'lblcr' then return lblcrPick(a.vaddr, ENV.now) end
+  if BEST_SCORE[name] then return best() end
   if name == 'twos' then return twosPick(a.r1, a.r2) end
   if name == 'dh' then return dhPick(a.h1) end
   if name == 'sh' then return shPick(a.h1) end
   if name == 'mh' then return mhPick(a.h1, a.h2) end
-  if name == 'lblc' then return lblcPick(a.vaddr, ENV.now) end
-  if name == 'lblcr' then return lblcrPick(a.vaddr, ENV.now) end
   return nil
 end
 
