@@ -1,10 +1,9 @@
 /** The in-memory objects as the API shows them (API.md: ServiceStatus, DestinationStatus, Connection). */
 import { formatEndpoint } from '../../domain/keys.js';
-import { formatNetmask } from '../../domain/netmask.js';
 import { SVC_ONEPACKET, type Conn, type Dest, type Service, type Stats } from '../../director/model.js';
 import { readRates } from '../../director/estimator.js';
-import { schedFlagNames } from '../../schedulers/registry.js';
 import type { Connection, DestinationStatus, ServiceStatus, StatsView } from '../engine.js';
+import { serviceStatus } from '../service-status.js';
 
 /** Counters and rates (`ip_vs_read_estimator`: kept scaled, ×2^10 for cps/pps and ×2^5 for bps, rounded). */
 export function statsView(s: Stats): StatsView {
@@ -37,28 +36,17 @@ export function destView(d: Dest): DestinationStatus {
 }
 
 export function serviceView(svc: Service): ServiceStatus {
-  const id = svc.id;
-  const view: ServiceStatus = {
+  const cfg = {
+    id: svc.id,
     key: svc.key,
-    family: svc.family === 6 ? 'inet6' : 'inet',
+    family: svc.family,
     scheduler: svc.schedulerName,
-    schedFlags: schedFlagNames(svc.flags, svc.schedulerName),
-    persistence: svc.persistence
-      ? { timeout: svc.persistence.timeoutSec, netmask: formatNetmask(svc.persistence.netmask) }
-      : null,
+    schedFlags: svc.flags,
+    persistence: svc.persistence,
     onePacket: (svc.flags & SVC_ONEPACKET) !== 0,
     pe: svc.pe,
-    destinations: svc.dests.map(destView),
-    stats: statsView(svc.stats),
   };
-  if (id.kind === 'addr') {
-    view.protocol = id.protocol;
-    view.address = id.ip.text;
-    view.port = id.port;
-  } else {
-    view.fwmark = id.fwmark;
-  }
-  return view;
+  return serviceStatus(cfg, svc.dests.map(destView), statsView(svc.stats));
 }
 
 export function connectionView(c: Conn, now: number): Connection {

@@ -2,10 +2,9 @@
  * What the redis engine's scripts answer, as the API shows it (the shapes of the memory engine's
  * views): destination and connection records, service views with their counters and rates.
  */
-import { formatNetmask } from '../../domain/netmask.js';
 import type { Counters } from '../../director/model.js';
-import { schedFlagNames } from '../../schedulers/registry.js';
 import type { Connection, DestinationStatus, ServiceStatus, StatsView } from '../engine.js';
+import { serviceStatus } from '../service-status.js';
 import type { ServiceConfig } from '../specs.js';
 import { connectionId } from './keys.js';
 import { ratesOf, type RatesState } from './rates.js';
@@ -92,28 +91,11 @@ export function destView(d: DestRecord, rates?: RatesState): DestinationStatus {
 
 export function serviceView(rec: Reply, rates?: RatesState): ServiceStatus {
   const svc = rec.svc as Record<string, string | number>;
-  const cfg = JSON.parse(String(svc.json)) as ServiceConfig;
-  const view: ServiceStatus = {
-    key: cfg.key,
-    family: cfg.family === 6 ? 'inet6' : 'inet',
-    scheduler: cfg.scheduler,
-    schedFlags: schedFlagNames(cfg.schedFlags, cfg.scheduler),
-    persistence: cfg.persistence
-      ? { timeout: cfg.persistence.timeoutSec, netmask: formatNetmask(cfg.persistence.netmask) }
-      : null,
-    onePacket: cfg.onePacket,
-    pe: cfg.pe,
-    destinations: list<DestRecord>(rec.dests).map((d) => destView(d, rates)),
-    stats: stats(+svc.sc, +svc.sip, +svc.sop, +svc.sib, +svc.sob, rates?.svc),
-  };
-  if (cfg.id.kind === 'addr') {
-    view.protocol = cfg.id.protocol;
-    view.address = cfg.id.ip.text;
-    view.port = cfg.id.port;
-  } else {
-    view.fwmark = cfg.id.fwmark;
-  }
-  return view;
+  return serviceStatus(
+    JSON.parse(String(svc.json)) as ServiceConfig,
+    list<DestRecord>(rec.dests).map((d) => destView(d, rates)),
+    stats(+svc.sc, +svc.sip, +svc.sop, +svc.sib, +svc.sob, rates?.svc),
+  );
 }
 
 export function connectionView(c: ConnRecord, service: string, now: number): Connection {
